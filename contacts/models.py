@@ -1,0 +1,168 @@
+"""Contacts of one tenant (this app's tables live in every tenant schema)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Lower, Replace
+
+
+class ContactStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    BOUNCED = "bounced", "Bounced"
+
+
+class ValidationStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    RISKY = "risky", "Risky"
+    INVALID = "invalid", "Invalid"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="contacts_tag_name_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    BOOLEAN = "boolean", "Yes / no"
+
+
+class CustomField(models.Model):
+    """A tenant's definition of one custom field; values live in Contact.custom_fields[key]."""
+
+    key = models.SlugField(max_length=50, unique=True, help_text="Used in the API and imports.")
+    label = models.CharField(max_length=100)
+    field_type = models.CharField(max_length=10, choices=CustomFieldType.choices)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _search_document():
+    # Email with "@" and "." turned into spaces so "acme" finds jane@acme.com. Built from
+    # immutable functions only, so PostgreSQL can store it as a generated column.
+    email_words = Replace(Replace("email_normalized", Value("@"), Value(" ")), Value("."), Value(" "))
+    return SearchVector(
+        "email_normalized", email_words, "first_name", "last_name", "company", config="simple"
+    )
+
+
+class Contact(models.Model):
+    email = models.CharField(max_length=254, help_text="As entered.")
+    # Lower-cased, trimmed, IDNA domain: the tenant-wide identity of a contact.
+    email_normalized = models.CharField(max_length=254, unique=True, editable=False)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    website = models.CharField(max_length=300, blank=True)
+    city = models.CharField(max_length=120, blank=True)
+    country = models.CharField(max_length=120, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)
+    status = models.CharField(
+        max_length=20, choices=ContactStatus.choices, default=ContactStatus.ACTIVE
+    )
+    validation_status = models.CharField(
+        max_length=10, choices=ValidationStatus.choices, default=ValidationStatus.UNKNOWN
+    )
+    validation_reason = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=50, blank=True, default="manual")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    search_document = models.GeneratedField(
+        expression=_search_document(), output_field=SearchVectorField(), db_persist=True
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Each sortable column has an index ending in id, the tie-breaker of every sort, so
+            # any page of any sort is an index walk.
+            models.Index(fields=["created_at", "id"], name="contact_created_idx"),
+            models.Index(fields=["updated_at", "id"], name="contact_updated_idx"),
+            models.Index(fields=["company", "id"], name="contact_company_idx"),
+            models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
+            models.Index(fields=["status", "created_at", "id"], name="contact_status_idx"),
+            models.Index(
+                fields=["email_normalized"],
+                name="contact_email_prefix_idx",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            GinIndex(fields=["search_document"], name="contact_search_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class ContactTag(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "tag"], name="contacttag_unique"),
+        ]
+        indexes = [models.Index(fields=["tag", "contact"], name="contacttag_tag_idx")]
+
+
+class ChangeAction(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    DELETED = "deleted", "Deleted"
+
+
+class ContactChange(models.Model):
+    """One attributable change to a contact: who or what, when, and field by field old→new."""
+
+    contact = models.ForeignKey(
+        Contact, null=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    contact_email = models.CharField(max_length=254)
+    action = models.CharField(max_length=10, choices=ChangeAction.choices)
+    changes = models.JSONField(default=dict, blank=True)  # {field: [old, new]}
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=50)  # ui, api, admin, import:<id>, demo, ...
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-created_at"], name="contactchange_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.contact_email} ({self.source})"

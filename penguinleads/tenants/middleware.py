@@ -1,0 +1,19 @@
+from django.shortcuts import render
+from django_tenants.middleware.main import TenantMainMiddleware
+
+
+class TenantMiddleware(TenantMainMiddleware):
+    """Selects the tenant schema from the host, with friendly pages for the two failure cases:
+    a host that serves no workspace (404) and a suspended workspace (403)."""
+
+    def no_tenant_found(self, request, hostname):
+        return render(request, "errors/no_workspace.html", {"hostname": hostname}, status=404)
+
+    def process_request(self, request):
+        response = super().process_request(request)
+        if response is not None:
+            return response
+        tenant = request.tenant
+        if tenant.schema_name != "public" and tenant.is_suspended:
+            return render(request, "errors/suspended.html", {"tenant": tenant}, status=403)
+        return None

@@ -1,0 +1,20 @@
+"""URLs of a tenant host (<tenant>.localhost in development)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from penguinleads import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/contacts/", permanent=False), name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("penguinleads.accounts.urls")),
+    path("settings/", include("penguinleads.accounts.settings_urls")),
+    path("contacts/", include("contacts.urls")),
+    path("lists/", views.coming_soon, {"section": "lists"}, name="lists"),
+    path("segments/", views.coming_soon, {"section": "segments"}, name="segments"),
+    path("imports/", views.coming_soon, {"section": "imports"}, name="imports"),
+    path("api/v1/", include("penguinleads.api.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,116 @@
+"""Shared fixtures. Two tenants are created once per test session (creating a schema runs every
+tenant migration, which takes seconds); each test then runs in a transaction that is rolled
+back, inside `tenant`'s schema unless it switches."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from penguinleads.tenants.models import Tenant
+
+TENANTS = {
+    "tenant": ("alpha", "alpha.localhost", "Alpha Inc"),
+    "other_tenant": ("beta", "beta.localhost", "Beta GmbH"),
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from penguinleads.tenants.services import create_tenant, ensure_public_tenant
+
+    with django_db_blocker.unblock():
+        ensure_public_tenant(domain="localhost")
+        for schema, domain, name in TENANTS.values():
+            if not Tenant.objects.filter(schema_name=schema).exists():
+                create_tenant(
+                    schema_name=schema, domain=domain, name=name,
+                    owner_email=f"owner@{schema}.example.com", owner_password="owner-pass-123",
+                )
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    """The tenant under test; the connection is in its schema for the test's duration."""
+    tenant = Tenant.objects.get(schema_name=TENANTS["tenant"][0])
+    connection.set_tenant(tenant)
+    yield tenant
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    """A second tenant that must never see anything of `tenant`."""
+    return Tenant.objects.get(schema_name=TENANTS["other_tenant"][0])
+
+
+@contextlib.contextmanager
+def in_schema(tenant: Tenant):
+    """Run a block in another tenant's schema, then return to the previous one."""
+    previous = connection.tenant
+    with schema_context(tenant.schema_name):
+        yield
+    connection.set_tenant(previous)
+
+
+def host_of(tenant: Tenant) -> str:
+    return tenant.domains.get(is_primary=True).domain
+
+
+def make_user(tenant: Tenant, role: str = "marketer", email: str | None = None):
+    from tests.factories import UserFactory
+
+    with in_schema(tenant):
+        kwargs = {"role": role}
+        if email:
+            kwargs["email"] = email
+        return UserFactory(**kwargs)
+
+
+def client_for(tenant: Tenant, user=None) -> Client:
+    """A test client that talks to `tenant`'s host, logged in as `user` if given."""
+    client = Client(HTTP_HOST=host_of(tenant))
+    if user is not None:
+        with in_schema(tenant):
+            client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def owner(tenant):
+    return make_user(tenant, "owner")
+
+
+@pytest.fixture
+def admin_user(tenant):
+    return make_user(tenant, "admin")
+
+
+@pytest.fixture
+def marketer(tenant):
+    return make_user(tenant, "marketer")
+
+
+@pytest.fixture
+def viewer(tenant):
+    return make_user(tenant, "viewer")
+
+
+@pytest.fixture
+def marketer_client(tenant, marketer) -> Client:
+    return client_for(tenant, marketer)
+
+
+@pytest.fixture
+def viewer_client(tenant, viewer) -> Client:
+    return client_for(tenant, viewer)
+
+
+@pytest.fixture
+def owner_client(tenant, owner) -> Client:
+    return client_for(tenant, owner)
