@@ -125,7 +125,8 @@ else:
     _db = ensure_embedded_database(BASE_DIR / ".pgdata")
 _db["ENGINE"] = "django_tenants.postgresql_backend"
 _db.setdefault("OPTIONS", {})
-_db["TEST"] = {"NAME": f"test_{_db['NAME']}"}
+# TEST_DB_SUFFIX lets several test runs share one server without clashing.
+_db["TEST"] = {"NAME": f"test_{_db['NAME']}{os.environ.get('TEST_DB_SUFFIX', '')}"}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
