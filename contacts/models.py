@@ -69,7 +69,8 @@ def _search_document():
 
 class Contact(models.Model):
     email = models.CharField(max_length=254, help_text="As entered.")
-    # Lower-cased, trimmed, IDNA domain: the tenant-wide identity of a contact.
+    # Lower-cased, trimmed, IDNA domain: the tenant-wide identity of a contact. Being unique, it
+    # also gets Django's varchar_pattern_ops index, which serves email-prefix search.
     email_normalized = models.CharField(max_length=254, unique=True, editable=False)
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
@@ -91,11 +92,14 @@ class Contact(models.Model):
     source = models.CharField(max_length=50, blank=True, default="manual")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # No index on these two: they are read per contact, and every index costs on bulk writes.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_index=False,
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_index=False,
     )
     search_document = models.GeneratedField(
         expression=_search_document(), output_field=SearchVectorField(), db_persist=True
@@ -111,11 +115,6 @@ class Contact(models.Model):
             models.Index(fields=["company", "id"], name="contact_company_idx"),
             models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
             models.Index(fields=["status", "created_at", "id"], name="contact_status_idx"),
-            models.Index(
-                fields=["email_normalized"],
-                name="contact_email_prefix_idx",
-                opclasses=["varchar_pattern_ops"],
-            ),
             GinIndex(fields=["search_document"], name="contact_search_idx"),
         ]
 
@@ -128,8 +127,9 @@ class Contact(models.Model):
 
 
 class ContactTag(models.Model):
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    # Covered by the unique (contact, tag) and the (tag, contact) indexes below.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, db_index=False)
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from contacts.models import Contact, ContactTag
+from contacts.models import Contact, ContactTag, Tag
 
 # sort key → ORDER BY; each has a matching index (see Contact.Meta.indexes).
 SORTS: dict[str, tuple[str, ...]] = {
@@ -62,9 +64,10 @@ def filter_contacts(
     if email:
         qs = qs.filter(email_normalized=email.strip().lower())
     if tag:
-        qs = qs.filter(
-            Exists(ContactTag.objects.filter(contact=OuterRef("pk"), tag__name__iexact=tag))
-        )
+        # Resolve the tag first: a literal tag_id lets the planner use its statistics for
+        # tag_id and pick the right plan for rare and common tags alike.
+        tag_id = Tag.objects.filter(name__iexact=tag.strip()).values_list("pk", flat=True).first()
+        qs = qs.filter(Exists(ContactTag.objects.filter(contact=OuterRef("pk"), tag_id=tag_id)))
     if status:
         qs = qs.filter(status=status)
     if created_from:
@@ -77,20 +80,23 @@ def filter_contacts(
     return qs
 
 
+# Counting a million rows exactly costs more than the whole rest of a page, so totals are exact
+# up to this many and an estimate ("about 1,000,000") beyond it.
+COUNT_CAP = 10_000
+
+
 @dataclass
 class Page:
     contacts: list[Contact]
     number: int
     page_size: int
     total: int
+    total_is_estimate: bool
+    has_next: bool
 
     @property
     def num_pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.num_pages
 
     @property
     def has_previous(self) -> bool:
@@ -98,11 +104,34 @@ class Page:
 
     @property
     def start_index(self) -> int:
-        return 0 if not self.total else (self.number - 1) * self.page_size + 1
+        return (self.number - 1) * self.page_size + 1 if self.contacts else 0
 
     @property
     def end_index(self) -> int:
-        return min(self.number * self.page_size, self.total)
+        return (self.number - 1) * self.page_size + len(self.contacts)
+
+
+def count_contacts(qs: QuerySet[Contact]) -> tuple[int, bool]:
+    """Return (count, is_estimate): exact up to COUNT_CAP, else the planner's estimate."""
+    capped = qs.order_by()[: COUNT_CAP + 1].count()
+    if capped <= COUNT_CAP:
+        return capped, False
+    return max(_estimate(qs), COUNT_CAP + 1), True
+
+
+def _estimate(qs: QuerySet[Contact]) -> int:
+    with connection.cursor() as cursor:
+        if not qs.query.where:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                           [Contact._meta.db_table])
+            estimate = cursor.fetchone()[0]
+            if estimate >= 0:
+                return estimate
+        sql, params = qs.order_by().values("pk").query.sql_with_params()
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def page_of_contacts(
@@ -113,11 +142,14 @@ def page_of_contacts(
     The page's ids come from a narrow ordered scan (a "deferred join"), so skipping deep into
     the table reads index entries rather than whole rows; only the page's rows are fetched."""
     order = SORTS.get(sort, SORTS[DEFAULT_SORT])
-    total = qs.count()
-    num_pages = max(1, -(-total // page_size))
-    number = min(max(1, number), num_pages)
+    total, estimated = count_contacts(qs)
+    number = max(1, number)
+    if not estimated:
+        number = min(number, max(1, -(-total // page_size)))
     offset = (number - 1) * page_size
-    ids = list(qs.order_by(*order).values_list("pk", flat=True)[offset : offset + page_size])
+    ids = list(qs.order_by(*order).values_list("pk", flat=True)[offset : offset + page_size + 1])
+    has_next = len(ids) > page_size
+    ids = ids[:page_size]
     rows = Contact.objects.filter(pk__in=ids).prefetch_related("tags")
     by_id = {c.pk: c for c in rows}
-    return Page([by_id[i] for i in ids if i in by_id], number, page_size, total)
+    return Page([by_id[i] for i in ids if i in by_id], number, page_size, total, estimated, has_next)

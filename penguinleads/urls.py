@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from penguinleads import views
+from penguinleads.tenants import views as tenant_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/contacts/", permanent=False), name="home"),
@@ -16,5 +17,6 @@ urlpatterns = [
     path("segments/", views.coming_soon, {"section": "segments"}, name="segments"),
     path("imports/", views.coming_soon, {"section": "imports"}, name="imports"),
     path("api/v1/", include("penguinleads.api.urls")),
+    path("support-login/<str:token>/", tenant_views.support_login, name="support_login"),
     path("admin/", admin.site.urls),
 ]

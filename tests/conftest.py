@@ -19,24 +19,46 @@ TENANTS = {
 }
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def ensure_test_tenants() -> None:
+    """Create the test tenants unless present. A transactional test ends with Django's flush,
+    which empties the public tables (tenant rows) but leaves the schemas: then only the rows
+    are made again, which is quick."""
+    from django_tenants.utils import schema_exists
+
+    from penguinleads.tenants.models import Domain
     from penguinleads.tenants.services import create_tenant, ensure_public_tenant
 
+    previous = connection.tenant
+    connection.set_schema_to_public()
+    if Tenant.objects.filter(schema_name__in=[t[0] for t in TENANTS.values()]).count() == 2:
+        connection.set_tenant(previous)
+        return
+    ensure_public_tenant(domain="localhost")
+    for schema, domain, name in TENANTS.values():
+        if Tenant.objects.filter(schema_name=schema).exists():
+            continue
+        if schema_exists(schema):
+            tenant = Tenant(schema_name=schema, name=name)
+            tenant.save(verbosity=0)
+            Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
+        else:
+            create_tenant(
+                schema_name=schema, domain=domain, name=name,
+                owner_email=f"owner@{schema}.example.com", owner_password="owner-pass-123",
+            )
+    connection.set_tenant(previous)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        ensure_public_tenant(domain="localhost")
-        for schema, domain, name in TENANTS.values():
-            if not Tenant.objects.filter(schema_name=schema).exists():
-                create_tenant(
-                    schema_name=schema, domain=domain, name=name,
-                    owner_email=f"owner@{schema}.example.com", owner_password="owner-pass-123",
-                )
-        connection.set_schema_to_public()
+        ensure_test_tenants()
 
 
 @pytest.fixture
 def tenant(db) -> Tenant:
     """The tenant under test; the connection is in its schema for the test's duration."""
+    ensure_test_tenants()
     tenant = Tenant.objects.get(schema_name=TENANTS["tenant"][0])
     connection.set_tenant(tenant)
     yield tenant
@@ -46,6 +68,7 @@ def tenant(db) -> Tenant:
 @pytest.fixture
 def other_tenant(db) -> Tenant:
     """A second tenant that must never see anything of `tenant`."""
+    ensure_test_tenants()
     return Tenant.objects.get(schema_name=TENANTS["other_tenant"][0])
 
 
