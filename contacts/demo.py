@@ -74,21 +74,22 @@ PLACES = [
 TAGS = ["customer", "prospect", "newsletter", "vip", "webinar-2026", "partner"]
 
 _INSERT = """
-WITH src AS (
+WITH gen AS (
     SELECT n,
            (%(first)s::text[])[1 + (n * 7) %% %(nfirst)s] AS fn,
            (%(last)s::text[])[1 + (n * 13 + n / 7) %% %(nlast)s] AS ln,
            1 + (n * 31 + n / 11) %% %(ncomp)s AS ci,
            1 + (n * 17) %% %(nplace)s AS pi
     FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS n
+), src AS (
+    SELECT gen.*, lower(fn || '.' || ln || n::text || '@' || (%(domains)s::text[])[ci]) AS em
+    FROM gen
 )
 INSERT INTO contacts_contact (
     email, email_normalized, first_name, last_name, company, job_title, phone, website,
     city, country, custom_fields, status, validation_status, validation_reason, source,
     created_at, updated_at)
-SELECT lower(fn || '.' || ln || n::text || '@' || (%(domains)s::text[])[ci]),
-       lower(fn || '.' || ln || n::text || '@' || (%(domains)s::text[])[ci]),
-       fn, ln, (%(companies)s::text[])[ci],
+SELECT em, em, fn, ln, (%(companies)s::text[])[ci],
        (%(titles)s::text[])[1 + (n * 3) %% %(ntitles)s],
        '+1 555 ' || lpad(((n * 7919) %% 10000000)::text, 7, '0'),
        'https://' || (%(domains)s::text[])[ci],
@@ -101,8 +102,13 @@ SELECT lower(fn || '.' || ln || n::text || '@' || (%(domains)s::text[])[ci]),
        now() - ((n * 7919) %% 63072000) * interval '1 second',
        now() - ((n * 7919) %% 63072000) * interval '1 second' / 2
 FROM src
-ON CONFLICT (email_normalized) DO NOTHING
+{skip_existing}
 """
+_SKIP_BY_CONFLICT = "ON CONFLICT (email_normalized) DO NOTHING"
+# Without the unique index (bulk mode) the generated emails are unique among themselves (they
+# carry n); only the rows that were there before need checking.
+_SKIP_BY_ANTI_JOIN = """WHERE NOT EXISTS (
+    SELECT 1 FROM contacts_contact e WHERE e.id <= %(after_id)s AND e.email_normalized = src.em)"""
 
 _TAG = """
 INSERT INTO contacts_contacttag (contact_id, tag_id, added_at)
@@ -140,7 +146,10 @@ def seed_contacts(*, count: int, chunk: int = 250_000, progress=None) -> int:
             # builds below run in the same transaction.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             dropped = _drop_secondary_indexes(cursor) if rebuild else []
-            created = _insert_chunks(cursor, params, after_id + 1, count, chunk, progress)
+            skip = _SKIP_BY_ANTI_JOIN if rebuild else _SKIP_BY_CONFLICT
+            insert = _INSERT.replace("{skip_existing}", skip)
+            params["after_id"] = after_id
+            created = _insert_chunks(cursor, insert, params, after_id + 1, count, chunk, progress)
             cursor.execute(_TAG, {**params, "after_id": after_id})
             for definition in dropped:
                 cursor.execute(definition)
@@ -148,11 +157,11 @@ def seed_contacts(*, count: int, chunk: int = 250_000, progress=None) -> int:
     return created
 
 
-def _insert_chunks(cursor, params, start, count, chunk, progress) -> int:
+def _insert_chunks(cursor, insert, params, start, count, chunk, progress) -> int:
     created = 0
     while created < count:
         size = min(chunk, count - created)
-        cursor.execute(_INSERT, {**params, "start": start, "stop": start + size - 1})
+        cursor.execute(insert, {**params, "start": start, "stop": start + size - 1})
         inserted = max(cursor.rowcount, 0)
         created += inserted
         start += size
@@ -164,7 +173,17 @@ def _insert_chunks(cursor, params, start, count, chunk, progress) -> int:
 
 
 def _drop_secondary_indexes(cursor) -> list[str]:
-    """Drop the indexes that back no constraint; return their CREATE statements."""
+    """Drop the secondary indexes and the unique email constraint of the contact tables;
+    return the statements that create them again."""
+    cursor.execute(
+        """
+        SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = 'contacts_contact'::regclass AND contype = 'u'
+        """
+    )
+    constraints = cursor.fetchall()
+    for name, _definition in constraints:
+        cursor.execute(f'ALTER TABLE contacts_contact DROP CONSTRAINT "{name}"')
     cursor.execute(
         """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
@@ -180,4 +199,8 @@ def _drop_secondary_indexes(cursor) -> list[str]:
     found = cursor.fetchall()
     for name, _definition in found:
         cursor.execute(f"DROP INDEX {name}")
-    return [definition for _name, definition in found]
+    restore = [
+        f'ALTER TABLE contacts_contact ADD CONSTRAINT "{name}" {definition}'
+        for name, definition in constraints
+    ]
+    return restore + [definition for _name, definition in found]
