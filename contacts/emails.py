@@ -46,6 +46,8 @@ def normalize_email(raw: str) -> Email:
         and len(lowered) <= 254
         and len(match["local"]) <= 64
         and match["tld"] not in _SPECIAL_TLDS
+        # "--" (as in IDNA "xn--" labels) needs the library's IDNA checks.
+        and "--" not in match["domain"]
         and not _special_suffix(match["domain"])
     ):
         local, _, domain = text.rpartition("@")

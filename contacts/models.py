@@ -115,6 +115,7 @@ class Contact(models.Model):
             models.Index(fields=["company", "id"], name="contact_company_idx"),
             models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
             models.Index(fields=["status", "created_at", "id"], name="contact_status_idx"),
+            models.Index(fields=["email_normalized", "id"], name="contact_email_sort_idx"),
             GinIndex(fields=["search_document"], name="contact_search_idx"),
         ]
 

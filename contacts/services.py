@@ -425,7 +425,7 @@ def upsert_contacts(*, items: list[Any], actor=None, source: str = "api") -> lis
         update_fields=[*TRACKED_FIELDS, "updated_at", "updated_by"],
     )
     by_email = {c.email_normalized: c.pk for c in written}
-    for result, action, _diff, email in changes:
+    for result, action, _change, email in changes:
         result.status = action
         result.id = by_email[email]
     _add_batch_tags(valid, results)

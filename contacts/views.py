@@ -1,5 +1,408 @@
-from django.shortcuts import render
+"""Contact pages: table, profile, create/edit/delete and custom field definitions.
+
+Views check the role, validate a form, call one service and render or redirect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from contacts import fields as field_services
+from contacts import services
+from contacts.forms import (
+    CF_PREFIX,
+    DEFAULT_COLUMNS,
+    STANDARD_COLUMNS,
+    ColumnsForm,
+    ContactFilterForm,
+    ContactForm,
+    CustomFieldForm,
+    column_choices,
+)
+from contacts.models import Contact, ContactChange, CustomField, Tag
+from contacts.selectors import DEFAULT_SORT, SORTS, filter_contacts, page_of_contacts
+from contacts.templatetags.contacts_tags import format_custom
+
+HISTORY_LIMIT = 100
+CHANGE_LABELS = {
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "company": "Company",
+    "job_title": "Job title",
+    "phone": "Phone",
+    "website": "Website",
+    "city": "City",
+    "country": "Country",
+    "status": "Status",
+    "tags": "Tags",
+}
 
 
-def contact_list(request):
-    return render(request, "contacts/list.html", {})
+def _require(request: HttpRequest, capability: str) -> None:
+    if not request.user.can(capability):
+        raise PermissionDenied(f"Your role can't do this ({capability}).")
+
+
+def _custom_fields() -> list[CustomField]:
+    return list(CustomField.objects.all())
+
+
+# --- table ------------------------------------------------------------------------------------
+
+
+def contact_list(request: HttpRequest) -> HttpResponse:
+    custom_fields = _custom_fields()
+    form = ContactFilterForm(
+        request.GET, tag_names=list(Tag.objects.values_list("name", flat=True))
+    )
+    filters = form.filters()
+    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else DEFAULT_SORT
+    page = page_of_contacts(
+        filter_contacts(**filters),
+        sort=sort,
+        number=_int(request.GET.get("page"), 1),
+        page_size=settings.CONTACTS_PAGE_SIZE,
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "page_links": page_window(page.number, page.num_pages),
+        "columns": table_columns(request.user.contact_columns, custom_fields, sort),
+        "columns_form": ColumnsForm(
+            initial={
+                "columns": _chosen_keys(request.user.contact_columns, custom_fields),
+                "next": request.get_full_path(),
+            },
+            custom_fields=custom_fields,
+        ),
+        "sort_label": sort_label(sort),
+        "sort_param": sort if sort != DEFAULT_SORT else "",
+        "filtered": bool(filters),
+        # Only asked when the page is empty, to tell "no contacts yet" from "no match".
+        "has_contacts": bool(page.total) or Contact.objects.exists(),
+        "can_change": request.user.can("change_contacts"),
+        "can_manage_fields": request.user.can("manage_fields"),
+    }
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    template = "contacts/_results_htmx.html" if partial else "contacts/list.html"
+    response = render(request, template, context)
+    # The same URL answers with the whole page or the table part; caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def sort_label(sort: str) -> str:
+    name = sort.lstrip("-")
+    if name in ("created", "updated"):
+        return f"{name}, {'newest' if sort.startswith('-') else 'oldest'} first"
+    return f"{name}, {'Z–A' if sort.startswith('-') else 'A–Z'}"
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def page_window(number: int, num_pages: int, around: int = 2) -> list[int | None]:
+    """Page numbers to link: first, last and `around` either side of the current one; None
+    marks a gap ("…")."""
+    shown = {1, num_pages, *range(number - around, number + around + 1)}
+    pages = sorted(p for p in shown if 1 <= p <= num_pages)
+    window: list[int | None] = []
+    for p in pages:
+        if window and p - window[-1] == 2:
+            window.append(p - 1)  # "…" in place of a single page would hide it for nothing
+        elif window and p - window[-1] > 2:
+            window.append(None)
+        window.append(p)
+    return window
+
+
+def _chosen_keys(saved: Any, custom_fields: list[CustomField]) -> list[str]:
+    """The user's saved columns that still exist (a custom field may have been deleted)."""
+    available = {key for key, _label in column_choices(custom_fields)}
+    keys = (
+        [k for k in saved if isinstance(k, str) and k in available]
+        if isinstance(saved, list)
+        else []
+    )
+    keys = keys or DEFAULT_COLUMNS
+    return ["email", *(k for k in keys if k != "email")]
+
+
+def table_columns(saved: Any, custom_fields: list[CustomField], sort: str) -> list[dict]:
+    by_key = {f"{CF_PREFIX}{f.key}": f for f in custom_fields}
+    columns = []
+    for key in _chosen_keys(saved, custom_fields):
+        if key in by_key:
+            heading, sort_key = by_key[key].label, ""
+        else:
+            heading, sort_key = STANDARD_COLUMNS[key]
+        column = {
+            "key": key,
+            "heading": heading,
+            "sort": None,
+            "next_sort": None,
+            "field_type": by_key[key].field_type if key in by_key else "",
+        }
+        if sort_key:
+            column["sort"] = {sort_key: "ascending", f"-{sort_key}": "descending"}.get(sort)
+            column["next_sort"] = f"-{sort_key}" if sort == sort_key else sort_key
+        columns.append(column)
+    return columns
+
+
+@require_POST
+def save_columns(request: HttpRequest) -> HttpResponse:
+    """Save the columns this user wants in the table (a personal preference, so viewers may
+    choose theirs too)."""
+    form = ColumnsForm(request.POST, custom_fields=_custom_fields())
+    if form.is_valid():
+        request.user.contact_columns = form.cleaned_data["columns"]
+        request.user.save(update_fields=["contact_columns"])
+        messages.success(request, "Columns saved.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("contacts:list")
+    return redirect(target)
+
+
+# --- profile ----------------------------------------------------------------------------------
+
+
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(
+        Contact.objects.select_related("created_by", "updated_by").prefetch_related("tags"),
+        pk=pk,
+    )
+    custom_fields = _custom_fields()
+    changes = list(
+        ContactChange.objects.filter(contact=contact).select_related("actor")[:HISTORY_LIMIT]
+    )
+    values = contact.custom_fields or {}
+    return render(
+        request,
+        "contacts/detail.html",
+        {
+            "contact": contact,
+            "custom_values": [
+                (f.label, format_custom(values.get(f.key), f.field_type)) for f in custom_fields
+            ],
+            "history": [(change, change_lines(change, custom_fields)) for change in changes],
+            "history_limit": HISTORY_LIMIT,
+            "can_change": request.user.can("change_contacts"),
+        },
+    )
+
+
+def change_lines(change: ContactChange, custom_fields: list[CustomField]) -> list[tuple]:
+    """(field label, old, new) display strings of one history entry; custom fields are
+    compared key by key."""
+    types = {f.key: (f.label, f.field_type) for f in custom_fields}
+    lines = []
+    for name, pair in (change.changes or {}).items():
+        old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+        if name == "custom_fields":
+            old, new = old or {}, new or {}
+            for key in sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    label, field_type = types.get(key, (key, "text"))
+                    lines.append(
+                        (
+                            label,
+                            format_custom(old.get(key), field_type),
+                            format_custom(new.get(key), field_type),
+                        )
+                    )
+            continue
+        lines.append((CHANGE_LABELS.get(name, name), _text(old), _text(new)))
+    return lines
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+# --- create / edit / delete -------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def contact_create(request: HttpRequest) -> HttpResponse:
+    _require(request, "change_contacts")
+    custom_fields = _custom_fields()
+    form = ContactForm(request.POST or None, custom_fields=custom_fields)
+    duplicate_id = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact = services.create_contact(
+                data=form.contact_data(),
+                tags=form.cleaned_data["tags"],
+                actor=request.user,
+                source="ui",
+            )
+        except services.DuplicateEmail as exc:
+            duplicate_id = exc.existing_id
+            form.add_error("email", exc)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Contact {contact.email} created.")
+            return redirect("contacts:detail", pk=contact.pk)
+    return render(
+        request,
+        "contacts/form.html",
+        {
+            "form": form,
+            "contact": None,
+            "duplicate_id": duplicate_id,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "change_contacts")
+    contact = get_object_or_404(Contact.objects.prefetch_related("tags"), pk=pk)
+    custom_fields = _custom_fields()
+    if request.method == "GET":
+        form = ContactForm(custom_fields=custom_fields, contact=contact)
+    else:
+        form = ContactForm(request.POST, custom_fields=custom_fields, contact=contact)
+    duplicate_id = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_contact(
+                contact=contact,
+                data=form.contact_data(),
+                tags=form.cleaned_data["tags"],
+                actor=request.user,
+                source="ui",
+            )
+        except services.DuplicateEmail as exc:
+            duplicate_id = exc.existing_id
+            form.add_error("email", exc)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("contacts:detail", pk=contact.pk)
+    return render(
+        request,
+        "contacts/form.html",
+        {
+            "form": form,
+            "contact": contact,
+            "duplicate_id": duplicate_id,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "change_contacts")
+    contact = get_object_or_404(Contact, pk=pk)
+    if request.method == "POST":
+        services.delete_contact(contact=contact, actor=request.user, source="ui")
+        messages.success(request, f"Contact {contact.email} deleted.")
+        return redirect("contacts:list")
+    return render(request, "contacts/confirm_delete.html", {"contact": contact})
+
+
+# --- custom field definitions -----------------------------------------------------------------
+
+
+def field_list(request: HttpRequest) -> HttpResponse:
+    _require(request, "manage_fields")
+    return render(request, "contacts/fields/list.html", {"fields": _custom_fields()})
+
+
+@require_http_methods(["GET", "POST"])
+def field_create(request: HttpRequest) -> HttpResponse:
+    _require(request, "manage_fields")
+    form = CustomFieldForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            field = field_services.create_custom_field(
+                key=form.cleaned_data["key"],
+                label=form.cleaned_data["label"],
+                field_type=form.cleaned_data["field_type"],
+                position=form.cleaned_data["position"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Custom field “{field.label}” created.")
+            return redirect("contacts:field_list")
+    return render(
+        request,
+        "contacts/fields/form.html",
+        {"form": form, "field": None},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def field_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "manage_fields")
+    field = get_object_or_404(CustomField, pk=pk)
+    form = CustomFieldForm(request.POST or None, field=field)
+    if request.method == "POST" and form.is_valid():
+        position = form.cleaned_data["position"]
+        try:
+            field = field_services.update_custom_field(
+                field=field,
+                label=form.cleaned_data["label"],
+                field_type=form.cleaned_data["field_type"],
+                position=field.position if position is None else position,
+            )
+        except ValidationError as exc:
+            form.add_error("field_type", exc)
+        else:
+            messages.success(request, f"Custom field “{field.label}” saved.")
+            return redirect("contacts:field_list")
+    return render(
+        request,
+        "contacts/fields/form.html",
+        {"form": form, "field": field},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def field_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "manage_fields")
+    field = get_object_or_404(CustomField, pk=pk)
+    if request.method == "POST":
+        changed = field_services.delete_custom_field(field=field, actor=request.user)
+        messages.success(
+            request,
+            f"Custom field “{field.label}” deleted; its value was removed from "
+            f"{changed:,} contact{'s' if changed != 1 else ''}.",
+        )
+        return redirect("contacts:field_list")
+    return render(
+        request,
+        "contacts/fields/confirm_delete.html",
+        {
+            "field": field,
+            "value_count": field_services.count_field_values(key=field.key),
+        },
+    )

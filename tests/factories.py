@@ -12,7 +12,7 @@ class UserFactory(DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     full_name = factory.Faker("name")
     role = Role.MARKETER
-    password = factory.PostGenerationMethodCall("set_password", "pw-secret-123")
+    password = factory.django.Password("pw-secret-123")
 
 
 class ContactFactory(DjangoModelFactory):
