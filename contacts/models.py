@@ -139,6 +139,9 @@ class ContactTag(models.Model):
         ]
         indexes = [models.Index(fields=["tag", "contact"], name="contacttag_tag_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.contact_id} #{self.tag_id}"
+
 
 class ChangeAction(models.TextChoices):
     CREATED = "created", "Created"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.shortcuts import render
 from django_tenants.middleware.main import TenantMainMiddleware
 
@@ -7,7 +8,13 @@ class TenantMiddleware(TenantMainMiddleware):
     a host that serves no workspace (404) and a suspended workspace (403)."""
 
     def no_tenant_found(self, request, hostname):
-        return render(request, "errors/no_workspace.html", {"hostname": hostname}, status=404)
+        port = request.get_port()
+        context = {
+            "hostname": hostname,
+            "public_domain": settings.PUBLIC_DOMAIN,
+            "port_suffix": "" if port in ("80", "443") else f":{port}",
+        }
+        return render(request, "errors/no_workspace.html", context, status=404)
 
     def process_request(self, request):
         response = super().process_request(request)

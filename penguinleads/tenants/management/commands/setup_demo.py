@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--contacts", type=int, default=300)
 
     def handle(self, *args, contacts: int, **options):
+        from penguinleads.accounts.models import User
+
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
         ensure_public_tenant(domain=settings.PUBLIC_DOMAIN)
         # Tenants created earlier may lack migrations added since.
@@ -34,6 +36,8 @@ class Command(BaseCommand):
                 schema_name=DEMO_SCHEMA, domain=DEMO_DOMAIN, name="Demo Co",
                 owner_email=DEMO_OWNER[0], owner_password=DEMO_OWNER[1],
             )
+            with schema_context(DEMO_SCHEMA):
+                User.objects.filter(email=DEMO_OWNER[0]).update(full_name="Dana Demo")
             call_command("seed_demo", tenant=DEMO_SCHEMA, contacts=contacts)
         self.stdout.write(self.style.SUCCESS("Ready."))
 
