@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
@@ -54,6 +55,7 @@ def normalize_email(raw: str) -> Email:
     return _slow_path(text)
 
 
+@lru_cache(maxsize=8192)  # a batch or file has few distinct domains; the scan is 14 suffixes
 def _special_suffix(domain: str) -> bool:
     return any(
         domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAIN_NAMES

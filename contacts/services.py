@@ -4,13 +4,16 @@ and pushed to open contact tables of the same tenant after commit."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from contacts.emails import InvalidEmail, normalize_email
 from contacts.models import (
@@ -141,6 +144,8 @@ def coerce_custom_value(field_type: str, value: Any) -> Any:
         text = str(value).strip()
         if len(text) > 1000:
             raise ValueError("At most 1000 characters.")
+        if "\x00" in text:  # PostgreSQL cannot store it: a 500 otherwise
+            raise ValueError("Contains a NUL character.")
         return text
     if field_type == CustomFieldType.NUMBER:
         if isinstance(value, bool):
@@ -185,6 +190,8 @@ def clean_tag_names(names: Any) -> list[str]:
         name = " ".join(name.split())
         if not name:
             continue
+        if "\x00" in name:  # PostgreSQL cannot store it: a 500 otherwise
+            raise ValidationError("Tag names may not contain a NUL character.")
         if len(name) > MAX_TAG_LENGTH:
             raise ValidationError(f"Tag {name[:20]!r}… is longer than {MAX_TAG_LENGTH} characters.")
         cleaned.setdefault(name.lower(), name)
@@ -375,7 +382,7 @@ def _prepare_batch(items: list[Any], definitions) -> tuple[list[ItemResult], dic
             result.errors["email"] = [f"Same email as item {first} of this batch."]
             continue
         result.email = probe.email
-        valid[probe.email_normalized] = (result, item, tag_names)
+        valid[probe.email_normalized] = (result, item, tag_names, probe)
     return results, valid
 
 
@@ -393,64 +400,137 @@ def upsert_contacts(*, items: list[Any], actor=None, source: str = "api") -> lis
         return results
     existing = {
         c.email_normalized: c
-        for c in Contact.objects.select_for_update().filter(email_normalized__in=list(valid))
+        for c in Contact.objects.select_for_update()
+        .filter(email_normalized__in=list(valid))
+        .defer("search_document")
     }
     rows: list[Contact] = []
     changes: list[tuple[ItemResult, str, dict, str]] = []
-    for email, (result, item, _tags) in valid.items():
+    for email, (result, item, _tags, probe) in valid.items():
         current = existing.get(email)
-        contact = Contact(source=source, created_by=actor)
-        if current is not None:
-            for name in TRACKED_FIELDS:
-                setattr(contact, name, getattr(current, name))
-        contact.email_normalized = email
-        _apply(contact, item, definitions)
-        contact.updated_by = actor
         if current is None:
-            snapshot = _snapshot(contact)
-            diff = {k: [None, v] for k, v in snapshot.items() if v not in ("", {}, None)}
+            # The probe _prepare_batch validated is the new row: no second pass over the item.
+            contact = probe
+            contact.source, contact.created_by_id = source, getattr(actor, "pk", None)
+            diff = {k: [None, v] for k, v in _snapshot(contact).items() if v not in ("", {}, None)}
             changes.append((result, ChangeAction.CREATED, diff, email))
         else:
-            diff = _diff(_snapshot(current), _snapshot(contact))
+            contact = current
+            before = _snapshot(contact)
+            _apply(contact, item, definitions)  # again: custom fields merge into current values
+            diff = _diff(before, _snapshot(contact))
             result.id = current.pk
             result.status = "unchanged"
             if not diff:
                 continue
             changes.append((result, ChangeAction.UPDATED, diff, email))
         rows.append(contact)
-    written = Contact.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["email_normalized"],
-        update_fields=[*TRACKED_FIELDS, "updated_at", "updated_by"],
-    )
-    by_email = {c.email_normalized: c.pk for c in written}
-    for result, action, _change, email in changes:
+    ids = _write_contacts(rows, actor=actor)
+    for result, action, _changes, email in changes:
         result.status = action
-        result.id = by_email[email]
+        result.id = ids[email]
     _add_batch_tags(valid, results)
-    ContactChange.objects.bulk_create(
-        [
-            ContactChange(
-                contact_id=result.id, contact_email=result.email, action=action,
-                changes=diff, actor=actor, source=source,
-            )
-            for result, action, diff, _email in changes
-        ]
-    )
+    _write_changes(changes, actor=actor, source=source)
     _push("batch", [change[0].id for change in changes])
     return results
 
 
+# Batch writes send each table's rows as one JSON document that PostgreSQL expands with
+# jsonb_to_recordset. bulk_create sends one array per column instead, and psycopg builds those
+# array literals in Python, escaping element by element: that was most of the time of a 1,000
+# contact upsert. json.dumps is C, and so is PostgreSQL's JSON parser.
+_CONTACT_COLUMNS = {
+    "email": "varchar",
+    "email_normalized": "varchar",
+    **{name: "varchar" for name in TEXT_FIELDS},
+    "custom_fields": "jsonb",
+    "status": "varchar",
+    "validation_status": "varchar",
+    "validation_reason": "varchar",
+    "source": "varchar",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "created_by_id": "bigint",
+    "updated_by_id": "bigint",
+}
+_CONTACT_UPDATED = (*TRACKED_FIELDS, "updated_at", "updated_by_id")
+_TAG_COLUMNS = {"contact_id": "bigint", "tag_id": "bigint", "added_at": "timestamptz"}
+_CHANGE_COLUMNS = {
+    "contact_id": "bigint",
+    "contact_email": "varchar",
+    "action": "varchar",
+    "changes": "jsonb",
+    "actor_id": "bigint",
+    "source": "varchar",
+    "created_at": "timestamptz",
+}
+
+
+def _insert_json(model, columns: dict[str, str], rows: list[dict], suffix: str = "") -> list:
+    """INSERT INTO model's table the `rows` (dicts keyed by column), sent as one parameter."""
+    names = ", ".join(columns)
+    typed = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) "
+        f"SELECT {names} FROM jsonb_to_recordset(%s::jsonb) AS r({typed}) {suffix}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, cls=DjangoJSONEncoder)])
+        return cursor.fetchall() if "RETURNING" in suffix else []
+
+
+def _write_contacts(rows: list[Contact], *, actor) -> dict[str, int]:
+    """Insert or update (by email_normalized) `rows`; return their ids by email_normalized."""
+    if not rows:
+        return {}
+    actor_id = actor.pk if actor is not None else None
+    fields = [name for name in _CONTACT_COLUMNS if name not in ("created_at", "updated_at")]
+    data = []
+    for row in rows:
+        row.updated_by_id = actor_id
+        # A timestamp per row, as bulk_create gave: the API's cursor pages by created_at, and
+        # long runs of equal values make DRF fall back to offsets. isoformat: full precision
+        # (DjangoJSONEncoder cuts to milliseconds).
+        now = timezone.now().isoformat()
+        data.append(
+            {**{name: getattr(row, name) for name in fields}, "created_at": now, "updated_at": now}
+        )
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _CONTACT_UPDATED)
+    suffix = (
+        f"ON CONFLICT (email_normalized) DO UPDATE SET {updates} RETURNING email_normalized, id"
+    )
+    return dict(_insert_json(Contact, _CONTACT_COLUMNS, data, suffix))
+
+
+def _write_changes(changes: list[tuple], *, actor, source: str) -> None:
+    now = timezone.now().isoformat()  # full precision (DjangoJSONEncoder cuts to ms)
+    actor_id = actor.pk if actor is not None else None
+    data = [
+        {
+            "contact_id": result.id,
+            "contact_email": result.email,
+            "action": action,
+            "changes": diff,
+            "actor_id": actor_id,
+            "source": source,
+            "created_at": now,
+        }
+        for result, action, diff, _email in changes
+    ]
+    if data:
+        _insert_json(ContactChange, _CHANGE_COLUMNS, data)
+
+
 def _add_batch_tags(valid: dict[str, tuple], results: list[ItemResult]) -> None:
-    names = {n.lower(): n for _r, _i, tags in valid.values() for n in tags}
+    names = {n.lower(): n for _r, _i, tags, _p in valid.values() for n in tags}
     if not names:
         return
-    tags = {t.name.lower(): t for t in ensure_tags(list(names.values()))}
+    tags = {t.name.lower(): t.pk for t in ensure_tags(list(names.values()))}
+    now = timezone.now().isoformat()  # full precision (DjangoJSONEncoder cuts to ms)
     links = [
-        ContactTag(contact_id=result.id, tag=tags[n.lower()])
-        for result, _item, tag_names in valid.values()
+        {"contact_id": result.id, "tag_id": tags[n.lower()], "added_at": now}
+        for result, _item, tag_names, _probe in valid.values()
         for n in tag_names
         if result.id is not None
     ]
-    ContactTag.objects.bulk_create(links, ignore_conflicts=True)
+    _insert_json(ContactTag, _TAG_COLUMNS, links, "ON CONFLICT DO NOTHING")

@@ -50,12 +50,6 @@ def test_batch_creates_contacts_with_one_result_each(api_key):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contacts.services.upsert_contacts: the loop variable `_diff` shadows the function "
-    "_diff (UnboundLocalError for any existing contact); see the API report. Remove this mark "
-    "with the fix.",
-)
 def test_batch_updates_existing_contacts_by_email(api_key):
     client, key = api_key
     same = ContactFactory(email="same@example.com", first_name="Sam", company="Old")

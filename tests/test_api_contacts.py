@@ -540,6 +540,21 @@ def test_contact_list_cursor_pages_through_everything_once(api):
     assert pages == 3
 
 
+def test_contact_list_cursor_handles_equal_created_at(api):
+    # A batch can write many contacts with one timestamp; ties are ordered by id, newest first.
+    contacts = make_contacts(7)
+    Contact.objects.update(created_at=timezone.now())
+    expected = sorted((c.pk for c in contacts), reverse=True)
+
+    seen, url = [], "/api/v1/contacts?limit=2"
+    while url:
+        data = api.get(url).json()
+        seen += [row["id"] for row in data["results"]]
+        url = data["next"]
+
+    assert seen == expected
+
+
 def test_contact_list_limit_is_capped_at_500(api):
     Contact.objects.bulk_create(
         Contact(email=f"c{i}@example.com", email_normalized=f"c{i}@example.com") for i in range(501)

@@ -55,11 +55,6 @@ def error_of(response) -> dict:
     return response.json()["error"]
 
 
-# The tenant middleware answers before any view runs; until it answers JSON for /api/ paths
-# these fail. Remove the mark together with that change (see the API report).
-NEEDS_JSON_TENANT_ERRORS = pytest.mark.xfail(
-    strict=True, reason="TenantMiddleware renders HTML error pages for /api/ paths too"
-)
 
 
 # --- the key services -------------------------------------------------------------------------
@@ -213,7 +208,6 @@ def test_api_key_of_other_tenant_gets_401(tenant, other_tenant):
     assert error_of(response)["code"] == "invalid_api_key"
 
 
-@NEEDS_JSON_TENANT_ERRORS
 def test_api_of_suspended_tenant_gets_403_json(tenant):
     client, _api_key = key_client(tenant)
     suspend_tenant(tenant=tenant, reason="unpaid")
@@ -227,7 +221,6 @@ def test_api_of_suspended_tenant_gets_403_json(tenant):
     }
 
 
-@NEEDS_JSON_TENANT_ERRORS
 def test_api_on_host_without_workspace_gets_json_404(db):
     response = ApiClient(HTTP_HOST="nowhere.localhost").get("/api/v1/contacts")
 

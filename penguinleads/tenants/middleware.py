@@ -2,12 +2,19 @@ from django.conf import settings
 from django.shortcuts import render
 from django_tenants.middleware.main import TenantMainMiddleware
 
+from penguinleads.api.errors import error_response
+
+# The API answers in JSON, even before it is reached.
+API_PREFIX = "/api/"
+
 
 class TenantMiddleware(TenantMainMiddleware):
     """Selects the tenant schema from the host, with friendly pages for the two failure cases:
     a host that serves no workspace (404) and a suspended workspace (403)."""
 
     def no_tenant_found(self, request, hostname):
+        if request.path.startswith(API_PREFIX):
+            return error_response("no_workspace", f"No workspace at {hostname}.", 404)
         port = request.get_port()
         context = {
             "hostname": hostname,
@@ -22,5 +29,7 @@ class TenantMiddleware(TenantMainMiddleware):
             return response
         tenant = request.tenant
         if tenant.schema_name != "public" and tenant.is_suspended:
+            if request.path.startswith(API_PREFIX):
+                return error_response("tenant_suspended", "This workspace is suspended.", 403)
             return render(request, "errors/suspended.html", {"tenant": tenant}, status=403)
         return None
