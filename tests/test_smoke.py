@@ -29,3 +29,16 @@ def client_for_host(host):
     from django.test import Client
 
     return Client(HTTP_HOST=host)
+
+
+def test_pages_load_assets_from_the_app_only(tenant, marketer_client):
+    import re
+
+    for path in ("/contacts/", "/contacts/new/", "/settings/", "/api/v1/docs"):
+        body = marketer_client.get(path).content.decode()
+        sources = re.findall(r'(?:src|href)="([^"]+)"', body)
+        assert sources, path
+        external = [s for s in sources if s.startswith(("http://", "https://", "//"))]
+        assert external == [], (path, external)
+    login_page = client_for(tenant).get("/accounts/login/").content.decode()
+    assert '<link rel="stylesheet" href="/static/css/app.css">' in login_page
