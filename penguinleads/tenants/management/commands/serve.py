@@ -27,7 +27,8 @@ class Command(BaseCommand):
         manage = str(settings.BASE_DIR / "manage.py")
         web = [
             python, "-m", "uvicorn", "penguinleads.asgi:application",
-            "--host", host, "--port", str(port), "--ws", "websockets", "--no-server-header",
+            "--host", host, "--port", str(port), "--ws", "websockets-sansio", "--lifespan", "off",
+            "--no-server-header",
             "--proxy-headers",
         ]
         children = [subprocess.Popen(web, cwd=settings.BASE_DIR)]
