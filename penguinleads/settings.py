@@ -63,6 +63,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
+    "mailcheck",  # shared: DNS verdicts cache and disposable allow-list (public schema)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -71,6 +72,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "penguinleads.accounts",
     "contacts",
+    "imports",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -210,7 +212,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- DNS for MX checks ----------------------------------------------------------------------
-DNS_NAMESERVERS = envlist("DNS_NAMESERVERS")
+DNS_NAMESERVERS = envlist("DNS_NAMESERVERS")  # host[:port], … ; empty: the system resolver
+DNS_TIMEOUT_SECONDS = float(os.environ.get("DNS_TIMEOUT_SECONDS", "3"))
+DNS_CACHE_TTL_SECONDS = envint("DNS_CACHE_TTL_SECONDS", 7 * 24 * 3600)
+DNS_CONCURRENCY = envint("DNS_CONCURRENCY", 64)
+# Domains never flagged as disposable, on top of AllowedDomain rows (comma-separated).
+DISPOSABLE_ALLOWLIST = envlist("DISPOSABLE_ALLOWLIST")
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -258,6 +265,14 @@ if not DEBUG:
 
 # --- Product limits -------------------------------------------------------------------------
 CONTACTS_PAGE_SIZE = envint("CONTACTS_PAGE_SIZE", 50)
+IMPORT_MAX_UPLOAD_BYTES = envint("IMPORT_MAX_UPLOAD_MB", 512) * 1024 * 1024
+IMPORT_MAX_ROWS = envint("IMPORT_MAX_ROWS", 5_000_000)
+IMPORT_MAX_COLUMNS = envint("IMPORT_MAX_COLUMNS", 2000)
+IMPORT_INLINE_MAX_ROWS = 1000  # larger files run as a background job
+IMPORT_CHUNK_ROWS = envint("IMPORT_CHUNK_ROWS", 50_000)
+# Uploads stream to storage; Django itself must not refuse them first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 API_BATCH_LIMIT = 1000
 
 LOGGING = {

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailcheckConfig(AppConfig):
+    name = "mailcheck"
+    verbose_name = "Email deliverability (shared)"
