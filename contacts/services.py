@@ -354,6 +354,36 @@ def delete_contact(*, contact: Contact, actor=None, source: str = "ui") -> None:
 # --- many contacts at once --------------------------------------------------------------------
 
 
+def purge_contacts(*, ids_sql: str, params: dict, actor_id: int | None, source: str) -> int:
+    """Delete, set-based, the contacts whose ids `ids_sql` (a SELECT of one column `id`)
+    returns; caller holds the transaction. Side effects: deletes their ContactTag rows, detaches
+    their history and adds a 'deleted' ContactChange for each, pushes one event. Returns how
+    many contacts were deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE purge_ids ON COMMIT DROP AS {ids_sql}", params)
+        cursor.execute(
+            """INSERT INTO contacts_contactchange
+                   (contact_id, contact_email, action, changes, actor_id, source, created_at)
+               SELECT NULL, c.email, 'deleted', '{}', %s, %s, now()
+               FROM contacts_contact c JOIN purge_ids p ON p.id = c.id""",
+            [actor_id, source],
+        )
+        cursor.execute(
+            "UPDATE contacts_contactchange SET contact_id = NULL "
+            "WHERE contact_id IN (SELECT id FROM purge_ids)"
+        )
+        cursor.execute(
+            "DELETE FROM contacts_contacttag WHERE contact_id IN (SELECT id FROM purge_ids)"
+        )
+        cursor.execute("DELETE FROM contacts_contact WHERE id IN (SELECT id FROM purge_ids)")
+        deleted = cursor.rowcount
+        cursor.execute("DROP TABLE purge_ids")
+    if deleted:
+        _push("batch", [])
+    return deleted
+
+
+
 def _prepare_batch(items: list[Any], definitions) -> tuple[list[ItemResult], dict[str, tuple]]:
     """Validate every item; return results (errors filled in) and the valid ones by email."""
     results: list[ItemResult] = []

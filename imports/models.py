@@ -74,7 +74,9 @@ class ImportJob(models.Model):
     duplicates_in_file = models.IntegerField(default=0)
     possible_duplicates = models.IntegerField(default=0)  # same name + company, other email
     flagged = models.IntegerField(default=0)  # imported with validation risky/invalid
-    chunks_done = models.IntegerField(default=0)  # resumption point after a killed worker
+    chunks_done = models.IntegerField(default=0)
+    # Lines below this are written: where a retry after a killed worker carries on.
+    applied_until_line = models.IntegerField(default=0)
     # Written by the worker as it goes; a running job whose heartbeat stops was killed and is
     # resumed by the resume_stalled_imports schedule.
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,390 @@
+"""Phases 2-4 of an import, as SQL over the staging table (see imports/staging.py).
+
+analyse: duplicates within the file, domain verdicts, matches against the tenant's contacts and
+         the outcome of every row under the chosen strategy (the counts the user confirms).
+apply:   one transaction per chunk of lines: previous values of the contacts it will update,
+         the update, the inserts, tags, history, counters and the resumption point together,
+         so a killed worker leaves whole chunks only and a retry carries on where it stopped.
+rollback: the inverse, from ImportChange.
+"""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+
+from contacts.services import purge_contacts
+from imports.models import ImportJob, ImportRowError, Strategy
+from imports.staging import TEXT_TARGETS, stage_table
+from mailcheck.checks import check_domains
+
+# Outcomes of a staged row; ok rows get one of the first four.
+CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
+WRITE_OUTCOMES = (CREATE, UPDATE)
+
+
+def _run(sql: str, params: dict | None = None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return cursor.rowcount
+
+
+def _rows(sql: str, params: dict | None = None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return cursor.fetchall()
+
+
+# --- analyse ------------------------------------------------------------------------------------
+
+
+def mark_duplicates(job: ImportJob) -> None:
+    """Later rows with an email seen earlier in the file are duplicates of the first."""
+    t = stage_table(job)
+    _run(
+        f"""UPDATE {t} s SET status = 'duplicate', dup_of = d.first_line,
+                error_column = 'email', error_value = s.email,
+                error_reason = 'Same email as line ' || d.first_line || '; only the first is imported.'
+            FROM (SELECT line, min(line) OVER (PARTITION BY email_norm) AS first_line
+                  FROM {t} WHERE status = 'ok') d
+            WHERE s.line = d.line AND d.first_line <> d.line"""
+    )
+
+
+def apply_domain_verdicts(job: ImportJob) -> None:
+    """Check each distinct domain once (cached, concurrent) and flag the rows."""
+    t = stage_table(job)
+    domains = [d for (d,) in _rows(f"SELECT DISTINCT domain FROM {t} WHERE status = 'ok'")]
+    verdicts = check_domains(domains)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_verdicts "
+            "(domain text PRIMARY KEY, status text, reason text) ON COMMIT DROP"
+        )
+        cursor.execute("TRUNCATE import_verdicts")
+        with cursor.cursor.copy("COPY import_verdicts FROM STDIN") as copy:
+            for domain, verdict in verdicts.items():
+                copy.write_row((domain, verdict.status, verdict.reason))
+        cursor.execute(
+            f"""UPDATE {t} s SET validation_status = v.status, validation_reason = v.reason
+                FROM import_verdicts v WHERE s.domain = v.domain AND s.status = 'ok'"""
+        )
+        cursor.execute("DROP TABLE import_verdicts")
+    if job.skip_undeliverable:
+        _run(
+            f"""UPDATE {t} SET status = 'undeliverable', error_column = 'email',
+                    error_value = email, error_reason = 'Skipped: ' || CASE
+                    WHEN validation_reason = 'disposable' THEN 'a disposable email domain.'
+                    ELSE 'the domain cannot receive mail (' || validation_reason || ').' END
+                WHERE status = 'ok' AND (validation_status = 'invalid'
+                      OR validation_reason = 'disposable')"""
+        )
+
+
+def _changes_condition(strategy: str) -> str:
+    """SQL true when staged row s would change contact c."""
+    if strategy == Strategy.FILL:
+        parts = [f"(c.{f} = '' AND s.{f} <> '')" for f in TEXT_TARGETS]
+        parts.append("NOT (c.custom_fields ?& ARRAY(SELECT jsonb_object_keys(s.custom)))")
+        parts.append("(c.validation_status = 'unknown' AND s.validation_status <> 'unknown')")
+    else:
+        parts = [f"(s.{f} <> '' AND s.{f} <> c.{f})" for f in TEXT_TARGETS]
+        parts.append("NOT (c.custom_fields @> s.custom)")
+        parts.append(
+            "(s.validation_status, s.validation_reason) <> (c.validation_status, c.validation_reason)"
+        )
+    parts.append(
+        """EXISTS (SELECT 1 FROM unnest(s.tags) tn WHERE NOT EXISTS (
+               SELECT 1 FROM contacts_contacttag ct JOIN contacts_tag tg ON tg.id = ct.tag_id
+               WHERE ct.contact_id = c.id AND lower(tg.name) = lower(tn)))"""
+    )
+    return " OR ".join(parts)
+
+
+def decide_outcomes(job: ImportJob) -> None:
+    """Match ok rows to existing contacts and set each row's outcome for the strategy."""
+    t = stage_table(job)
+    _run(f"UPDATE {t} SET contact_id = NULL, outcome = NULL WHERE status = 'ok'")
+    _run(
+        f"""UPDATE {t} s SET contact_id = c.id FROM contacts_contact c
+            WHERE c.email_normalized = s.email_norm AND s.status = 'ok'"""
+    )
+    _run(f"UPDATE {t} SET outcome = '{CREATE}' WHERE status = 'ok' AND contact_id IS NULL")
+    if job.strategy in (Strategy.SKIP, Strategy.CREATE):
+        _run(f"UPDATE {t} SET outcome = '{SKIP}' WHERE status = 'ok' AND contact_id IS NOT NULL")
+    else:
+        _run(
+            f"""UPDATE {t} s SET outcome = CASE WHEN {_changes_condition(job.strategy)}
+                    THEN '{UPDATE}' ELSE '{UNCHANGED}' END
+                FROM contacts_contact c WHERE c.id = s.contact_id AND s.status = 'ok'"""
+        )
+    _mark_possible_duplicates(job)
+
+
+def _mark_possible_duplicates(job: ImportJob) -> None:
+    """New rows whose name and company match an existing contact: flagged; skipped under the
+    'skip' strategy, created under the others (their email differs, so nothing is merged)."""
+    t = stage_table(job)
+    _run(
+        f"""UPDATE {t} s SET error_column = 'first_name', error_value = s.first_name || ' ' ||
+                s.last_name || ' / ' || s.company,
+                error_reason = 'Possible duplicate of ' || m.email_normalized ||
+                    ' (same name and company, other email).',
+                outcome = CASE WHEN %(skip)s THEN '{SKIP}' ELSE s.outcome END
+            FROM (SELECT DISTINCT ON (lower(first_name), lower(last_name), lower(company))
+                         lower(first_name) f, lower(last_name) l, lower(company) co,
+                         email_normalized
+                  FROM contacts_contact
+                  WHERE first_name <> '' AND last_name <> '' AND company <> '') m
+            WHERE s.outcome = '{CREATE}' AND s.first_name <> '' AND s.last_name <> ''
+              AND s.company <> '' AND lower(s.first_name) = m.f AND lower(s.last_name) = m.l
+              AND lower(s.company) = m.co""",
+        {"skip": job.strategy == Strategy.SKIP},
+    )
+
+
+def preview_counts(job: ImportJob) -> dict[str, int]:
+    """Counts of outcomes as the staging table stands (before or after the run)."""
+    t = stage_table(job)
+    (row,) = _rows(
+        f"""SELECT count(*),
+                count(*) FILTER (WHERE outcome = '{CREATE}'),
+                count(*) FILTER (WHERE outcome = '{UPDATE}'),
+                count(*) FILTER (WHERE outcome = '{UNCHANGED}'),
+                count(*) FILTER (WHERE outcome = '{SKIP}' OR status = 'undeliverable'),
+                count(*) FILTER (WHERE status = 'invalid'),
+                count(*) FILTER (WHERE status = 'duplicate'),
+                count(*) FILTER (WHERE status = 'ok' AND error_reason IS NOT NULL),
+                count(*) FILTER (WHERE outcome IN ('{CREATE}', '{UPDATE}')
+                                 AND validation_status IN ('risky', 'invalid'))
+            FROM {t}"""
+    )
+    names = ("total_rows", "created", "updated", "unchanged", "skipped", "invalid",
+             "duplicates_in_file", "possible_duplicates", "flagged")
+    return dict(zip(names, row, strict=True))
+
+
+def record_row_errors(job: ImportJob) -> None:
+    """Refused, duplicate, skipped and flagged rows → ImportRowError (replacing earlier ones)."""
+    ImportRowError.objects.filter(job=job).delete()
+    t = stage_table(job)
+    _run(
+        f"""INSERT INTO imports_importrowerror (job_id, line, "column", value, reason)
+            SELECT %(job)s, line, coalesce(error_column, ''), coalesce(error_value, ''),
+                   CASE WHEN outcome = '{SKIP}' AND error_reason IS NULL AND %(create)s
+                        THEN 'A contact with this email already exists; it is not created twice.'
+                        ELSE error_reason END
+            FROM {t}
+            WHERE error_reason IS NOT NULL OR (outcome = '{SKIP}' AND %(create)s)
+            ORDER BY line""",
+        {"job": job.pk, "create": job.strategy == Strategy.CREATE},
+    )
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def chunk_bounds(job: ImportJob, chunk_rows: int, *, start: int = 0) -> list[tuple[int, int]]:
+    """[low, high) line ranges of about `chunk_rows` staged rows each, from line `start` on."""
+    (low, high) = _rows(
+        f"SELECT min(line), max(line) FROM {stage_table(job)} WHERE line >= %s", [start]
+    )[0]
+    if low is None:
+        return []
+    return [(begin, min(begin + chunk_rows, high + 1))
+            for begin in range(low, high + 1, chunk_rows)]
+
+
+def _set_fields_sql(strategy: str) -> str:
+    if strategy == Strategy.FILL:
+        texts = [f"{f} = CASE WHEN c.{f} = '' THEN s.{f} ELSE c.{f} END" for f in TEXT_TARGETS]
+        rest = [
+            "custom_fields = s.custom || c.custom_fields",
+            "validation_status = CASE WHEN c.validation_status = 'unknown' "
+            "THEN s.validation_status ELSE c.validation_status END",
+            "validation_reason = CASE WHEN c.validation_status = 'unknown' "
+            "THEN s.validation_reason ELSE c.validation_reason END",
+        ]
+    else:
+        texts = [f"{f} = CASE WHEN s.{f} <> '' THEN s.{f} ELSE c.{f} END" for f in TEXT_TARGETS]
+        rest = [
+            "custom_fields = c.custom_fields || s.custom",
+            "validation_status = s.validation_status",
+            "validation_reason = s.validation_reason",
+        ]
+    return ", ".join(texts + rest)
+
+
+_PREVIOUS = "jsonb_build_object({})".format(
+    ", ".join(
+        f"'{f}', c.{f}"
+        for f in (*TEXT_TARGETS, "custom_fields", "validation_status", "validation_reason",
+                  "updated_at", "updated_by_id")
+    )
+)
+_DIFF = "jsonb_strip_nulls(jsonb_build_object({}))".format(
+    ", ".join(
+        f"'{f}', CASE WHEN ch.previous->'{f}' IS DISTINCT FROM to_jsonb(c.{f}) "
+        f"THEN jsonb_build_array(ch.previous->'{f}', to_jsonb(c.{f})) END"
+        for f in (*TEXT_TARGETS, "custom_fields")
+    )
+)
+
+
+def apply_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None) -> dict[str, int]:
+    """Write staged lines [low, high) to the contacts (caller holds the transaction)."""
+    t = stage_table(job)
+    p = {"job": job.pk, "low": low, "high": high, "user": user_id, "source": job.source}
+    in_chunk = "s.line >= %(low)s AND s.line < %(high)s"
+    updated = 0
+    if job.strategy in (Strategy.UPDATE, Strategy.FILL):
+        _run(
+            f"""INSERT INTO imports_importchange
+                    (job_id, contact_id, action, previous, added_tag_ids, applied_at)
+                SELECT %(job)s, c.id, 'updated', {_PREVIOUS}, '[]', now()
+                FROM {t} s JOIN contacts_contact c ON c.id = s.contact_id
+                WHERE {in_chunk} AND s.outcome = '{UPDATE}'""", p,
+        )
+        updated = _run(
+            f"""UPDATE contacts_contact c SET {_set_fields_sql(job.strategy)},
+                    updated_at = now(), updated_by_id = %(user)s
+                FROM {t} s WHERE s.contact_id = c.id AND {in_chunk} AND s.outcome = '{UPDATE}'""",
+            p,
+        )
+        _record_update_history(t, p, in_chunk)
+    created = _insert_new(t, p, in_chunk)
+    _add_tags(t, p, in_chunk)
+    return {"created": created, "updated": updated}
+
+
+def _record_update_history(t: str, p: dict, in_chunk: str) -> None:
+    _run(
+        f"""INSERT INTO contacts_contactchange
+                (contact_id, contact_email, action, changes, actor_id, source, created_at)
+            SELECT c.id, c.email, 'updated', {_DIFF}, %(user)s, %(source)s, now()
+            FROM {t} s
+            JOIN imports_importchange ch ON ch.job_id = %(job)s AND ch.contact_id = s.contact_id
+                 AND ch.action = 'updated'
+            JOIN contacts_contact c ON c.id = s.contact_id
+            WHERE {in_chunk} AND s.outcome = '{UPDATE}'""", p,
+    )
+
+
+def _insert_new(t: str, p: dict, in_chunk: str) -> int:
+    columns = ", ".join(TEXT_TARGETS)
+    values = ", ".join(f"s.{f}" for f in TEXT_TARGETS)
+    rows = _rows(
+        f"""WITH ins AS (
+                INSERT INTO contacts_contact (email, email_normalized, {columns}, custom_fields,
+                    status, validation_status, validation_reason, source, created_at,
+                    updated_at, created_by_id, updated_by_id)
+                SELECT s.email, s.email_norm, {values}, s.custom, 'active', s.validation_status,
+                       s.validation_reason, %(source)s, now(), now(), %(user)s, %(user)s
+                FROM {t} s WHERE {in_chunk} AND s.outcome = '{CREATE}'
+                ORDER BY s.line
+                ON CONFLICT (email_normalized) DO NOTHING
+                RETURNING id, email, email_normalized
+            ), changes AS (
+                INSERT INTO imports_importchange
+                    (job_id, contact_id, action, previous, added_tag_ids, applied_at)
+                SELECT %(job)s, id, 'created', NULL, '[]', now() FROM ins
+            ), history AS (
+                INSERT INTO contacts_contactchange
+                    (contact_id, contact_email, action, changes, actor_id, source, created_at)
+                SELECT id, email, 'created', '{{}}', %(user)s, %(source)s, now() FROM ins
+            ), linked AS (
+                UPDATE {t} s SET contact_id = ins.id FROM ins
+                WHERE s.email_norm = ins.email_normalized AND {in_chunk}
+            )
+            SELECT count(*) FROM ins""", p,
+    )
+    return rows[0][0]
+
+
+def _add_tags(t: str, p: dict, in_chunk: str) -> None:
+    written = f"{in_chunk} AND s.outcome IN ('{CREATE}', '{UPDATE}') AND s.contact_id IS NOT NULL"
+    _run(
+        f"""INSERT INTO contacts_tag (name, created_at)
+            SELECT DISTINCT ON (lower(tn)) tn, now()
+            FROM {t} s CROSS JOIN LATERAL unnest(s.tags) tn WHERE {written}
+            ON CONFLICT DO NOTHING""", p,
+    )
+    _run(
+        f"""WITH added AS (
+                INSERT INTO contacts_contacttag (contact_id, tag_id, added_at)
+                SELECT s.contact_id, tg.id, now()
+                FROM {t} s CROSS JOIN LATERAL unnest(s.tags) tn
+                JOIN contacts_tag tg ON lower(tg.name) = lower(tn)
+                WHERE {written}
+                ON CONFLICT DO NOTHING
+                RETURNING contact_id, tag_id
+            )
+            INSERT INTO imports_importchange
+                (job_id, contact_id, action, previous, added_tag_ids, applied_at)
+            SELECT %(job)s, a.contact_id, 'tagged', NULL, jsonb_agg(a.tag_id), now()
+            FROM added a JOIN {t} s ON s.contact_id = a.contact_id AND {in_chunk}
+                 AND s.outcome = '{UPDATE}'
+            GROUP BY a.contact_id""", p,
+    )
+
+
+# --- rollback -----------------------------------------------------------------------------------
+
+
+def rollback_conflicts(job: ImportJob, *, limit: int = 20) -> tuple[int, list[str]]:
+    """Contacts this import touched that changed again after it: (count, sample emails)."""
+    sql = """FROM imports_importchange ch JOIN contacts_contact c ON c.id = ch.contact_id
+             WHERE ch.job_id = %(job)s AND ch.action IN ('created', 'updated')
+               AND c.updated_at > ch.applied_at"""
+    (count,) = _rows(f"SELECT count(DISTINCT c.id) {sql}", {"job": job.pk})[0]
+    sample = [e for (e,) in _rows(f"SELECT DISTINCT c.email {sql} LIMIT {int(limit)}",
+                                   {"job": job.pk})]
+    return count, sample
+
+
+def undo_import(job: ImportJob, *, force: bool, user_id: int | None) -> dict[str, int]:
+    """Undo what `job` did (caller holds the transaction). Contacts changed after the import
+    are left alone unless `force`. Returns counts of what was undone."""
+    p = {"job": job.pk, "user": user_id, "source": f"rollback:{job.pk}", "force": force}
+    untouched = "(%(force)s OR c.updated_at <= ch.applied_at)"
+    untagged = _run(
+        """DELETE FROM contacts_contacttag ct USING imports_importchange ch,
+                  jsonb_array_elements_text(ch.added_tag_ids) AS added(tag_id)
+           WHERE ch.job_id = %(job)s AND ch.action = 'tagged'
+             AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
+    )
+    restored = _restore_updated(p, untouched)
+    deleted = purge_contacts(
+        ids_sql=f"""SELECT c.id FROM imports_importchange ch
+                    JOIN contacts_contact c ON c.id = ch.contact_id
+                    WHERE ch.job_id = %(job)s AND ch.action = 'created' AND {untouched}""",
+        params=p, actor_id=user_id, source=p["source"],
+    )
+    return {"deleted": deleted, "restored": restored, "untagged": untagged}
+
+
+def _restore_updated(p: dict, untouched: str) -> int:
+    fields = ", ".join(f"{f} = ch.previous->>'{f}'" for f in TEXT_TARGETS)
+    restored = _rows(
+        f"""WITH restored AS (
+                UPDATE contacts_contact c SET {fields},
+                    custom_fields = ch.previous->'custom_fields',
+                    validation_status = ch.previous->>'validation_status',
+                    validation_reason = ch.previous->>'validation_reason',
+                    updated_at = now(), updated_by_id = %(user)s
+                FROM imports_importchange ch
+                WHERE ch.job_id = %(job)s AND ch.action = 'updated' AND c.id = ch.contact_id
+                  AND {untouched}
+                RETURNING c.id, c.email
+            ), history AS (
+                INSERT INTO contacts_contactchange
+                    (contact_id, contact_email, action, changes, actor_id, source, created_at)
+                SELECT id, email, 'updated', '{{}}', %(user)s, %(source)s, now() FROM restored
+            )
+            SELECT count(*) FROM restored""", p,
+    )
+    return restored[0][0]
+
+
+def rows_before(job: ImportJob, line: int) -> int:
+    """How many staged rows come before `line` (progress after a chunk)."""
+    return _rows(f"SELECT count(*) FROM {stage_table(job)} WHERE line < %s", [line])[0][0]

@@ -1,0 +1,417 @@
+"""Contact imports: the steps a user (or ops, or the API) takes, as services.
+
+create_import → configure_import → analyse_import → start_import → (cancel_import)
+→ rollback_import. Big files run their analysis, write and rollback as django-q2 jobs (see
+imports/tasks.py); small ones run inline. The heavy lifting is in staging.py and pipeline.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import uuid
+from typing import Any, TextIO
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from contacts.models import CustomField
+from contacts.services import clean_tag_names
+from imports import pipeline
+from imports.mapping import (
+    MappingError,
+    auto_map,
+    clean_mapping,
+    find_preset,
+    mapping_from_preset,
+    save_preset,
+)
+from imports.models import ImportJob, ImportRowError, ImportStatus, Strategy
+from imports.readers import FileRejected, ReadSettings, iter_rows, sniff
+from imports.staging import (
+    create_stage,
+    drop_stage,
+    load_stage,
+    new_field_key,
+    plan_columns,
+    stage_table,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FileRejected", "ImportStateError", "MappingError"]
+CONFIGURABLE = {ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED}
+
+
+class ImportStateError(Exception):
+    """The import is not in a state that allows this step; str() is for the user."""
+
+
+def _require(job: ImportJob, allowed: set[str], message: str) -> None:
+    if job.status not in allowed:
+        raise ImportStateError(message)
+
+
+# --- upload and set-up --------------------------------------------------------------------------
+
+
+def _read_settings(job: ImportJob) -> ReadSettings:
+    names = {f.name for f in dataclasses.fields(ReadSettings)}
+    return ReadSettings.from_dict({k: v for k, v in job.read_settings.items() if k in names})
+
+
+def _store_sniff(job: ImportJob, result) -> None:
+    job.file_format = result.settings.file_format
+    job.read_settings = {
+        **result.settings.as_dict(), "warnings": result.warnings, "sheets": result.sheets,
+    }
+    job.headers = result.headers
+    job.preview_rows = result.preview
+
+
+def create_import(*, fileobj, filename: str, user) -> ImportJob:
+    """Store an uploaded file, sniff it and propose a mapping.
+
+    Side effects: writes the file to the default storage under imports/<schema>/…, creates an
+    ImportJob (status uploaded). Raises FileRejected (nothing kept) for unusable files."""
+    size = getattr(fileobj, "size", None)
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    if size is not None and size > limit:
+        raise FileRejected(
+            f"The file is {size / 1048576:,.1f} MB; the limit is {limit / 1048576:,.0f} MB."
+        )
+    if size == 0:
+        raise FileRejected("The file is empty.")
+    name = get_valid_filename(filename)[-120:] or "upload"
+    path = default_storage.save(f"imports/{connection.schema_name}/{uuid.uuid4().hex}/{name}",
+                                fileobj)
+    try:
+        with default_storage.open(path, "rb") as stored:
+            result = sniff(stored, filename=filename)
+    except FileRejected:
+        default_storage.delete(path)
+        raise
+    job = ImportJob(file=path, original_name=filename[:255], size=default_storage.size(path),
+                    created_by=user)
+    _store_sniff(job, result)
+    _propose_mapping(job)
+    job.save()
+    return job
+
+
+def _propose_mapping(job: ImportJob) -> None:
+    preset = find_preset(job.headers)
+    job.preset = preset
+    if preset is not None:
+        job.mapping = mapping_from_preset(preset, job.headers)
+    else:
+        job.mapping = auto_map(
+            job.headers, job.preview_rows, custom_fields=list(CustomField.objects.all())
+        )
+
+
+def configure_import(
+    *,
+    job: ImportJob,
+    read_settings: dict | None = None,
+    mapping: dict | None = None,
+    strategy: str | None = None,
+    tags: list[str] | None = None,
+    skip_undeliverable: bool | None = None,
+    preset_name: str = "",
+    user=None,
+) -> ImportJob:
+    """Change how the file is read, the mapping and the options; the import then needs a new
+    analysis. Side effects: updates the ImportJob (and may save a MappingPreset). Raises
+    FileRejected, MappingError, ImportStateError or ValueError (bad strategy)."""
+    _require(job, CONFIGURABLE, "This import has already started; its settings are fixed.")
+    if read_settings is not None:
+        merged = {**_read_settings(job).as_dict(), **read_settings}
+        with default_storage.open(job.file, "rb") as stored:
+            result = sniff(stored, filename=job.original_name,
+                           settings=ReadSettings.from_dict(merged))
+        headers_changed = result.headers != job.headers
+        _store_sniff(job, result)
+        if headers_changed and mapping is None:
+            _propose_mapping(job)
+    if mapping is not None:
+        job.mapping = clean_mapping(
+            mapping, job.headers, custom_fields=list(CustomField.objects.all())
+        )
+    if strategy is not None:
+        if strategy not in Strategy.values:
+            raise ValueError(f"Unknown strategy {strategy!r}; use one of {Strategy.values}.")
+        job.strategy = strategy
+    if tags is not None:
+        job.tags = clean_tag_names(tags)
+    if skip_undeliverable is not None:
+        job.skip_undeliverable = skip_undeliverable
+    if preset_name.strip():
+        job.preset = save_preset(
+            name=preset_name.strip(), headers=job.headers, mapping=job.mapping, user=user
+        )
+    job.status, job.error = ImportStatus.UPLOADED, ""
+    job.save()
+    return job
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+
+def _looks_small(job: ImportJob) -> bool:
+    """Whether the file has at most IMPORT_INLINE_MAX_ROWS rows, without parsing it."""
+    limit = settings.IMPORT_INLINE_MAX_ROWS
+    if job.file_format != "csv":
+        return job.size <= 64 * 1024
+    lines = 0
+    with default_storage.open(job.file, "rb") as stored:
+        while block := stored.read(1 << 20):
+            lines += block.count(b"\n")
+            if lines > limit + 1:
+                return False
+    return True
+
+
+def analyse_import(*, job: ImportJob, inline: bool = False) -> ImportJob:
+    """Read and check the whole file and work out what importing it would do (the counts the
+    user confirms). Inline for small files (or when `inline`, as ops commands ask), else a
+    background job. Side effects: staging
+    table, ImportRowError rows, counts and status on the ImportJob."""
+    _require(job, CONFIGURABLE, "This import has already started.")
+    clean_mapping(job.mapping, job.headers, custom_fields=list(CustomField.objects.all()))
+    job.status, job.error, job.processed_rows = ImportStatus.ANALYSING, "", 0
+    job.heartbeat_at = timezone.now()
+    job.save()
+    if inline or _looks_small(job):
+        run_analysis(job)
+        job.refresh_from_db()
+    else:
+        _enqueue("imports.tasks.analyse_import_task", job.pk)
+    return job
+
+
+def run_analysis(job: ImportJob) -> None:
+    """The analysis itself (inline or in the worker). Failures end in status failed with the
+    reason for the user; nothing is written to the contacts."""
+    try:
+        plan = plan_columns(job, {f.key: f for f in CustomField.objects.all()})
+        create_stage(job)
+        total = load_stage(job, plan, progress=lambda n: _touch(job, processed_rows=n))
+        if total == 0:
+            raise FileRejected("The file has no data rows.")
+        for step in (pipeline.mark_duplicates, pipeline.apply_domain_verdicts,
+                     pipeline.decide_outcomes, pipeline.record_row_errors):
+            step(job)
+        counts = pipeline.preview_counts(job)
+    except (FileRejected, MappingError) as exc:
+        _fail(job, str(exc))
+        return
+    _update(job, status=ImportStatus.READY, processed_rows=0, **counts)
+
+
+def _touch(job: ImportJob, **fields: Any) -> None:
+    _update(job, heartbeat_at=timezone.now(), **fields)
+
+
+def _update(job: ImportJob, **fields: Any) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(**fields)
+    for name, value in fields.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(job, name, value)
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    drop_stage(job)
+    _update(job, status=ImportStatus.FAILED, error=message, finished_at=timezone.now())
+
+
+def _enqueue(task: str, *args) -> None:
+    from django_q.tasks import async_task
+
+    schema = connection.schema_name
+    transaction.on_commit(lambda: async_task(task, schema, *args, group=f"imports:{schema}"))
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+
+def start_import(*, job: ImportJob, user, inline: bool = False) -> ImportJob:
+    """Write the analysed file to the contacts: inline for small files, else a background job.
+    Side effects: creates custom fields the mapping asks for, then see run_import."""
+    _require(job, {ImportStatus.READY}, "Only an analysed import that has not run can start.")
+    _create_new_custom_fields(job)
+    user_id = getattr(user, "pk", None)
+    if inline or job.total_rows <= settings.IMPORT_INLINE_MAX_ROWS:
+        _update(job, status=ImportStatus.QUEUED)
+        run_import(job, user_id=user_id)
+        job.refresh_from_db()
+    else:
+        _update(job, status=ImportStatus.QUEUED, heartbeat_at=timezone.now())
+        _enqueue("imports.tasks.run_import_task", job.pk, user_id)
+    return job
+
+
+def _create_new_custom_fields(job: ImportJob) -> None:
+    """Turn "new:<type>:<label>" targets into CustomField rows and "custom:<key>" targets."""
+    from contacts.fields import create_custom_field
+
+    mapping = dict(job.mapping)
+    for column, target in job.mapping.items():
+        if not target.startswith("new:"):
+            continue
+        _, field_type, label = target.split(":", 2)
+        key = new_field_key(label)
+        field = CustomField.objects.filter(key=key).first()
+        if field is None:
+            field = create_custom_field(key=key, label=label, field_type=field_type)
+        elif field.field_type != field_type:
+            raise ImportStateError(
+                f"A custom field “{field.label}” ({key}) already exists as "
+                f"{field.get_field_type_display()}; map the column to it or rename the new one."
+            )
+        mapping[column] = f"custom:{field.key}"
+    if mapping != job.mapping:
+        _update(job, mapping=mapping)
+
+
+def run_import(job: ImportJob, *, user_id: int | None) -> None:
+    """Apply the staged rows chunk by chunk. Re-running after a crash resumes after the last
+    committed chunk: each chunk and its bookkeeping commit together."""
+    job.refresh_from_db()
+    if job.status in (ImportStatus.FINISHED, ImportStatus.CANCELLED, ImportStatus.ROLLED_BACK):
+        return
+    if job.cancel_requested:
+        _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
+        return
+    if job.applied_until_line == 0:
+        pipeline.decide_outcomes(job)  # contacts may have changed since the analysis
+        counts = pipeline.preview_counts(job)
+        pipeline.record_row_errors(job)
+        _update(job, **{**counts, "created": 0, "updated": 0}, processed_rows=0)
+    _update(job, status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now(),
+            heartbeat_at=timezone.now())
+    bounds = pipeline.chunk_bounds(job, settings.IMPORT_CHUNK_ROWS,
+                                   start=job.applied_until_line)
+    for low, high in bounds:
+        if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
+            _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
+            return
+        _apply_one_chunk(job, low, high, user_id)
+    _update(job, status=ImportStatus.FINISHED, finished_at=timezone.now(),
+            processed_rows=job.total_rows)
+    drop_stage(job)
+
+
+def _apply_one_chunk(job: ImportJob, low: int, high: int, user_id) -> None:
+    with transaction.atomic():
+        written = pipeline.apply_chunk(job, low, high, user_id=user_id)
+        processed = pipeline.rows_before(job, high)
+        ImportJob.objects.filter(pk=job.pk).update(
+            created=F("created") + written["created"], updated=F("updated") + written["updated"],
+            chunks_done=F("chunks_done") + 1, applied_until_line=high,
+            processed_rows=processed, heartbeat_at=timezone.now(),
+        )
+    job.applied_until_line, job.processed_rows = high, processed
+
+
+def cancel_import(*, job: ImportJob) -> ImportJob:
+    """Ask a queued or running import to stop after its current chunk (what is written stays
+    and can be rolled back). Side effects: sets cancel_requested (status for queued ones)."""
+    _require(job, {ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.ANALYSING},
+             "Only an import that is queued or running can be cancelled.")
+    _update(job, cancel_requested=True)
+    if job.status == ImportStatus.ANALYSING:
+        _update(job, status=ImportStatus.UPLOADED)
+    return job
+
+
+# --- rollback -----------------------------------------------------------------------------------
+
+
+def rollback_import(
+    *, job: ImportJob, user, force: bool = False, inline: bool = False
+) -> ImportJob:
+    """Undo a finished (or cancelled) import: delete the contacts it created, restore the
+    previous values of those it updated, remove the tags it added. Contacts changed after the
+    import are left alone unless `force`; without it and with such contacts, nothing happens
+    and job.rollback_report names them (needs_force). Big ones run in the background."""
+    _require(job, {ImportStatus.FINISHED, ImportStatus.CANCELLED},
+             "Only a finished or cancelled import can be rolled back.")
+    conflicts, sample = pipeline.rollback_conflicts(job)
+    if conflicts and not force:
+        _update(job, rollback_report={"needs_force": True, "conflicts": conflicts,
+                                      "sample": sample})
+        return job
+    user_id = getattr(user, "pk", None)
+    _update(job, status=ImportStatus.ROLLING_BACK, heartbeat_at=timezone.now(),
+            rollback_report={"forced": force})
+    if inline or job.created + job.updated <= settings.IMPORT_INLINE_MAX_ROWS:
+        run_rollback(job, user_id=user_id, force=force)
+        job.refresh_from_db()
+    else:
+        _enqueue("imports.tasks.rollback_import_task", job.pk, user_id, force)
+    return job
+
+
+def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
+    """The rollback itself, in one transaction (a retry after a crash starts it again)."""
+    job.refresh_from_db()
+    if job.status == ImportStatus.ROLLED_BACK:
+        return
+    conflicts, _sample = pipeline.rollback_conflicts(job)
+    with transaction.atomic():
+        counts = pipeline.undo_import(job, force=force, user_id=user_id)
+        _update(job, status=ImportStatus.ROLLED_BACK, rolled_back_at=timezone.now(),
+                rolled_back_by_id=user_id,
+                rollback_report={**counts, "forced": force, "conflicts": conflicts})
+
+
+# --- reading results ------------------------------------------------------------------------------
+
+PROGRESS_FIELDS = ("total_rows", "processed_rows", "created", "updated", "unchanged", "skipped",
+                   "invalid", "duplicates_in_file", "possible_duplicates", "flagged")
+
+
+def import_progress(job: ImportJob) -> dict[str, Any]:
+    """What the progress bar and counters show, as JSON-able values."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "percent": job.progress_percent,
+        **{name: getattr(job, name) for name in PROGRESS_FIELDS},
+        "error": job.error,
+        "is_active": job.is_active,
+        "cancel_requested": job.cancel_requested,
+    }
+
+
+def write_error_report(*, job: ImportJob, out: TextIO) -> None:
+    """CSV of the refused and flagged rows as they were in the file, plus an "error" column,
+    so the user can fix them and import the file again."""
+    reasons: dict[int, list[str]] = {}
+    for line, reason in ImportRowError.objects.filter(job=job).values_list("line", "reason"):
+        reasons.setdefault(line, []).append(reason)
+    writer = csv.writer(out)
+    writer.writerow([*job.headers, "error"])
+    if not reasons:
+        return
+    with default_storage.open(job.file, "rb") as stored:
+        for line, cells in iter_rows(stored, _read_settings(job)):
+            if line in reasons:
+                writer.writerow([*cells, " ".join(reasons[line])])
+
+
+def delete_import_file(job: ImportJob) -> None:
+    default_storage.delete(job.file)
+
+
+def stage_exists(job: ImportJob) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [stage_table(job)])
+        return cursor.fetchone()[0]

@@ -1,0 +1,317 @@
+"""The import pipeline end to end through its services: analysis counts, strategies, row
+errors, history, rollback, isolation, and resuming after a killed worker."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection
+
+from contacts.models import Contact, ContactChange, ContactTag
+from contacts.services import update_contact
+from imports import services
+from imports.mapping import MappingError
+from imports.models import ImportChange, ImportJob, ImportRowError, ImportStatus
+from imports.readers import FileRejected
+from imports.staging import stage_table
+from tests.conftest import in_schema
+from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
+from tests.factories import ContactFactory, TagFactory
+
+HEADER = "Email,First Name,Last Name,Company,Tags\n"
+ROWS = (
+    "a@acme-mail.com,,,New Co,vip\n"            # line 2: existing contact, gets company + tag
+    "B@Acme-Mail.com,Bo,Berg,,\n"               # line 3: new
+    "not-an-email,Al,Alt,X,\n"                  # line 4: refused
+    "b@acme-mail.com,Bob,Berg,,\n"              # line 5: duplicate of line 3
+    "c@nullmx-corp.com,Cy,Cole,Null Inc,\n"     # line 6: new, flagged invalid (null MX)
+    "d@example.com,Di,Dee,Co,x,extra\n"         # line 7: ragged, refused
+)
+
+
+def upload(text: str, name: str = "leads.csv", **options) -> ImportJob:
+    job = services.create_import(fileobj=ContentFile(text.encode(), name=name), filename=name,
+                                 user=None)
+    if options:
+        job = services.configure_import(job=job, **options)
+    return services.analyse_import(job=job)
+
+
+@pytest.fixture
+def existing(tenant):
+    contact = ContactFactory(email="a@acme-mail.com", first_name="Ann", last_name="Abel",
+                             company="Old Co")
+    return contact
+
+
+def test_import_analysis_counts_what_will_happen(tenant, dns_server, existing):
+    job = upload(HEADER + ROWS)
+    assert job.status == ImportStatus.READY
+    assert job.mapping == {"0": "email", "1": "first_name", "2": "last_name", "3": "company",
+                           "4": "tags"}
+    counts = {k: getattr(job, k) for k in services.PROGRESS_FIELDS}
+    assert counts == {
+        "total_rows": 6, "processed_rows": 0, "created": 2, "updated": 1, "unchanged": 0,
+        "skipped": 0, "invalid": 2, "duplicates_in_file": 1, "possible_duplicates": 0,
+        "flagged": 1,
+    }
+    assert Contact.objects.count() == 1  # analysis writes no contact
+
+
+def test_import_update_strategy_writes_contacts_history_and_errors(tenant, dns_server, existing):
+    job = services.start_import(job=upload(HEADER + ROWS), user=None)
+    assert (job.status, job.created, job.updated) == (ImportStatus.FINISHED, 2, 1)
+    a = Contact.objects.get(email_normalized="a@acme-mail.com")
+    assert (a.first_name, a.company, a.validation_status) == ("Ann", "New Co", "valid")
+    assert list(a.tags.values_list("name", flat=True)) == ["vip"]
+    b = Contact.objects.get(email_normalized="b@acme-mail.com")
+    assert (b.email, b.first_name, b.source) == ("B@acme-mail.com", "Bo", job.source)
+    c = Contact.objects.get(email_normalized="c@nullmx-corp.com")
+    assert (c.validation_status, c.validation_reason) == ("invalid", "null_mx")
+    history = ContactChange.objects.get(contact=a, source=job.source)
+    assert history.changes == {"company": ["Old Co", "New Co"]}
+    errors = list(ImportRowError.objects.filter(job=job).values_list("line", "column", "reason"))
+    assert errors[0][:2] == (4, "Email")
+    assert errors[1] == (5, "email", "Same email as line 3; only the first is imported.")
+    assert errors[2] == (7, "", "This row has 6 values but the header has 5 columns.")
+    assert len(errors) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [stage_table(job)])
+        assert cursor.fetchone()[0] is None  # staging dropped once finished
+
+
+@pytest.mark.parametrize(
+    ("strategy", "company", "first_name", "created", "updated", "skipped"),
+    [
+        ("skip", "Old Co", "Ann", 2, 0, 1),
+        ("fill", "Old Co", "Ann", 2, 1, 0),
+        ("update", "New Co", "Ann", 2, 1, 0),
+        ("create", "Old Co", "Ann", 2, 0, 1),
+    ],
+)
+def test_import_strategies(tenant, dns_server, strategy, company, first_name, created, updated,
+                           skipped):
+    ContactFactory(email="a@acme-mail.com", first_name="Ann", last_name="", company="Old Co")
+    job = services.start_import(job=upload(HEADER + ROWS, strategy=strategy), user=None)
+    a = Contact.objects.get(email_normalized="a@acme-mail.com")
+    assert (a.company, a.first_name) == (company, first_name)
+    assert (job.created, job.updated, job.skipped) == (created, updated, skipped)
+    if strategy == "fill":
+        assert a.last_name == ""  # the file had no last name for a@ either
+    if strategy == "create":
+        reasons = ImportRowError.objects.filter(job=job, line=2).values_list("reason", flat=True)
+        assert list(reasons) == ["A contact with this email already exists; it is not created "
+                                 "twice."]
+
+
+def test_import_fill_only_fills_empty_fields(tenant, dns_server):
+    ContactFactory(email="a@acme-mail.com", first_name="", last_name="Keep", company="")
+    csv_text = "email,first_name,last_name,company\na@acme-mail.com,Ann,Other,Acme\n"
+    job = services.start_import(job=upload(csv_text, strategy="fill"), user=None)
+    a = Contact.objects.get(email_normalized="a@acme-mail.com")
+    assert (a.first_name, a.last_name, a.company, job.updated) == ("Ann", "Keep", "Acme", 1)
+
+
+def test_import_skip_undeliverable_rows_are_reported_not_imported(tenant, dns_server):
+    csv_text = ("email\nok@acme-mail.com\nx@nullmx-corp.com\ny@mailinator.com\n"
+                "z@no-such-domain-corp.com\n")
+    job = services.start_import(job=upload(csv_text, skip_undeliverable=True), user=None)
+    assert sorted(Contact.objects.values_list("email_normalized", flat=True)) == [
+        "ok@acme-mail.com"]
+    assert job.skipped == 3
+    reasons = list(ImportRowError.objects.filter(job=job).values_list("line", "reason"))
+    assert reasons == [
+        (3, "Skipped: the domain cannot receive mail (null_mx)."),
+        (4, "Skipped: a disposable email domain."),
+        (5, "Skipped: the domain cannot receive mail (no_such_domain)."),
+    ]
+
+
+def test_import_flags_disposable_and_unknown_without_refusing(tenant, dns_server):
+    csv_text = "email\ny@mailinator.com\nq@slow-dns-corp.com\n"
+    services.start_import(job=upload(csv_text), user=None)
+    verdicts = dict(Contact.objects.values_list("email_normalized", "validation_reason"))
+    assert verdicts == {"y@mailinator.com": "disposable", "q@slow-dns-corp.com": "dns_timeout"}
+    statuses = set(Contact.objects.values_list("validation_status", flat=True))
+    assert statuses == {"risky", "unknown"}
+
+
+def test_import_adds_options_tags_and_new_custom_field(tenant, dns_server):
+    csv_text = "Email,Plan seats\nn@acme-mail.com,12\nm@acme-mail.com,lots\n"
+    job = upload(csv_text, mapping={"0": "email", "1": "new:number:Plan seats"},
+                 tags=["Fair 2026"])
+    assert (job.invalid, job.created) == (1, 1)
+    job = services.start_import(job=job, user=None)
+    contact = Contact.objects.get(email_normalized="n@acme-mail.com")
+    assert contact.custom_fields == {"plan_seats": 12}
+    assert list(contact.tags.values_list("name", flat=True)) == ["Fair 2026"]
+    error = ImportRowError.objects.get(job=job)
+    assert (error.line, error.column, error.value) == (3, "Plan seats", "lots")
+
+
+def test_import_error_report_has_original_rows_and_reasons(tenant, dns_server, existing):
+    job = services.start_import(job=upload(HEADER + ROWS), user=None)
+    out = io.StringIO()
+    services.write_error_report(job=job, out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Email,First Name,Last Name,Company,Tags,error"
+    assert lines[2] == "b@acme-mail.com,Bob,Berg,,,Same email as line 3; only the first is imported."
+    assert lines[3].startswith("d@example.com,Di,Dee,Co,x,extra,This row has 6 values")
+    assert len(lines) == 4
+
+
+def test_rollback_restores_the_tenant_exactly(tenant, dns_server, existing):
+    TagFactory(name="keep")
+    existing.tags.add(*[t for t in existing.tags.model.objects.filter(name="keep")])
+    before = sorted(Contact.objects.values_list("email_normalized", "company", "first_name"))
+    job = services.start_import(job=upload(HEADER + ROWS), user=None)
+    assert Contact.objects.count() == 3
+    job = services.rollback_import(job=job, user=None)
+    assert job.status == ImportStatus.ROLLED_BACK
+    assert job.rollback_report == {"deleted": 2, "restored": 1, "untagged": 1, "forced": False,
+                                   "conflicts": 0}
+    after = sorted(Contact.objects.values_list("email_normalized", "company", "first_name"))
+    assert after == before
+    a = Contact.objects.get(email_normalized="a@acme-mail.com")
+    assert list(a.tags.values_list("name", flat=True)) == ["keep"]
+    assert a.validation_status == "unknown"
+    with pytest.raises(services.ImportStateError):
+        services.rollback_import(job=job, user=None)
+
+
+def test_rollback_leaves_contacts_changed_since_unless_forced(tenant, dns_server, existing):
+    job = services.start_import(job=upload(HEADER + ROWS), user=None)
+    b = Contact.objects.get(email_normalized="b@acme-mail.com")
+    time.sleep(0.01)
+    update_contact(contact=b, data={"company": "Edited later"}, source="ui")
+    job = services.rollback_import(job=job, user=None)
+    assert job.status == ImportStatus.FINISHED
+    assert job.rollback_report == {"needs_force": True, "conflicts": 1,
+                                   "sample": ["B@acme-mail.com"]}
+    assert Contact.objects.count() == 3
+    job = services.rollback_import(job=job, user=None, force=True)
+    assert job.status == ImportStatus.ROLLED_BACK
+    assert sorted(Contact.objects.values_list("email_normalized", flat=True)) == [
+        "a@acme-mail.com"]
+
+
+def test_rollback_without_force_skips_nothing_when_no_conflicts(tenant, dns_server):
+    job = services.start_import(job=upload("email\nx@acme-mail.com\n"), user=None)
+    job = services.rollback_import(job=job, user=None)
+    assert (job.status, Contact.objects.count()) == (ImportStatus.ROLLED_BACK, 0)
+    deleted = ContactChange.objects.filter(action="deleted", source=f"rollback:{job.pk}")
+    assert list(deleted.values_list("contact_email", flat=True)) == ["x@acme-mail.com"]
+
+
+def test_import_is_invisible_to_other_tenant(tenant, other_tenant, dns_server):
+    job = services.start_import(job=upload("email,company\nsecret@acme-mail.com,Alpha\n"),
+                                user=None)
+    assert job.file.startswith(f"imports/{tenant.schema_name}/")
+    with in_schema(other_tenant):
+        assert Contact.objects.count() == 0
+        assert ImportJob.objects.count() == 0
+        assert ImportChange.objects.count() == 0
+        assert not ImportJob.objects.filter(pk=job.pk).exists()
+
+
+# --- bad files: a clear message and nothing written ---------------------------------------------
+
+
+def test_import_without_email_column_is_refused(tenant, dns_server):
+    job = services.create_import(fileobj=ContentFile(b"name,company\nAnn,Acme\n", name="x.csv"),
+                                 filename="x.csv", user=None)
+    with pytest.raises(MappingError):
+        services.analyse_import(job=job)
+    assert Contact.objects.count() == 0
+
+
+def test_import_of_empty_file_is_refused(tenant, dns_server):
+    with pytest.raises(FileRejected, match="The file is empty."):
+        services.create_import(fileobj=ContentFile(b"", name="e.csv"), filename="e.csv",
+                               user=None)
+    assert ImportJob.objects.count() == 0
+
+
+def test_import_over_the_size_limit_is_refused(tenant, dns_server, settings):
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1024 * 1024
+    big = ContentFile(b"email\n" + b"x@acme-mail.com\n" * 70_000, name="big.csv")
+    with pytest.raises(FileRejected, match=r"The file is 1\.1 MB; the limit is 1 MB\."):
+        services.create_import(fileobj=big, filename="big.csv", user=None)
+
+
+def test_import_that_breaks_midway_writes_nothing(tenant, dns_server):
+    rows = "".join(f"p{i}@acme-mail.com,P{i}\n" for i in range(3000))
+    job = services.create_import(
+        fileobj=ContentFile(("email,name\n" + rows + 'q@acme-mail.com,"never closed\n').encode(),
+                            name="broken.csv"),
+        filename="broken.csv", user=None,
+    )
+    job = services.analyse_import(job=job, inline=True)
+    assert job.status == ImportStatus.FAILED
+    assert "never closed" in job.error
+    assert Contact.objects.count() == 0
+
+
+# --- a worker killed mid-import ------------------------------------------------------------------
+
+@pytest.fixture
+def committed_cleanup(tenant):
+    """Transactional tests commit: remove what they wrote in the tenant, pass or fail."""
+    yield
+    with in_schema(tenant):
+        ContactTag.objects.all().delete()
+        ContactChange.objects.all().delete()
+        Contact.objects.all().delete()
+        ImportJob.objects.all().delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_killed_worker_then_retry_ends_like_one_clean_run(tenant, dns_server, committed_cleanup):
+    rows = "".join(f"k{i}@acme-mail.com,K{i},Co{i % 7}\n" for i in range(4000))
+    job = services.create_import(
+        fileobj=ContentFile(("email,first_name,company\n" + rows).encode(), name="k.csv"),
+        filename="k.csv", user=None,
+    )
+    job = services.analyse_import(job=job, inline=True)
+    assert (job.status, job.created) == (ImportStatus.READY, 4000)
+    job = services.start_import(job=job, user=None)  # > 1,000 rows: queued for the worker
+    assert job.status == ImportStatus.QUEUED
+    db = connection.settings_dict
+    env = {**os.environ, "IMPORT_CHUNK_ROWS": "100",
+           "DATABASE_URL": f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}"}
+    code = (f"from imports.tasks import run_import_task; "
+            f"run_import_task({tenant.schema_name!r}, {job.pk}, None)")
+    worker = subprocess.Popen([sys.executable, "manage.py", "shell", "-c", code],
+                              cwd=settings.BASE_DIR, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        job.refresh_from_db()
+        if job.chunks_done >= 5:
+            break
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.RUNNING
+    assert 5 <= job.chunks_done < 40, "the worker was killed mid-import"
+    assert Contact.objects.count() == job.created  # whole chunks only
+
+    from imports.tasks import run_import_task
+
+    run_import_task(tenant.schema_name, job.pk, None)  # the retry
+    job.refresh_from_db()
+    assert (job.status, job.created, job.updated) == (ImportStatus.FINISHED, 4000, 0)
+    assert Contact.objects.count() == 4000
+    assert ImportChange.objects.filter(job=job, action="created").count() == 4000
+    assert ContactChange.objects.filter(source=job.source).count() == 4000
+    assert ContactTag.objects.count() == 0
+    services.rollback_import(job=job, user=None, inline=True)  # still undone as a whole
+    assert Contact.objects.count() == 0
