@@ -74,6 +74,9 @@ class ImportJob(models.Model):
     duplicates_in_file = models.IntegerField(default=0)
     possible_duplicates = models.IntegerField(default=0)  # same name + company, other email
     flagged = models.IntegerField(default=0)  # imported with validation risky/invalid
+    # The contacts table as the analysis saw it (count, max id, last update): when unchanged at
+    # the start of the run, the analysis' outcomes still hold and are not worked out again.
+    analysed_snapshot = models.JSONField(default=dict, blank=True)
     chunks_done = models.IntegerField(default=0)
     # Lines below this are written: where a retry after a killed worker carries on.
     applied_until_line = models.IntegerField(default=0)

@@ -50,48 +50,37 @@ def mark_duplicates(job: ImportJob) -> None:
     )
 
 
-def apply_domain_verdicts(job: ImportJob) -> None:
-    """Check each distinct domain once (cached, concurrent) and flag the rows."""
-    t = stage_table(job)
-    domains = [d for (d,) in _rows(f"SELECT DISTINCT domain FROM {t} WHERE status = 'ok'")]
+def verdict_table(job: ImportJob) -> str:
+    return f"imports_verdicts_{int(job.pk)}"
+
+
+def check_staged_domains(job: ImportJob) -> None:
+    """Check each distinct domain of the staged rows once (cached, concurrent) and keep the
+    verdicts in a small per-job table that later steps join."""
+    t, v = stage_table(job), verdict_table(job)
+    domains = [d for (d,) in _rows(f"SELECT DISTINCT domain FROM {t} WHERE domain IS NOT NULL")]
     verdicts = check_domains(domains)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS import_verdicts "
-            "(domain text PRIMARY KEY, status text, reason text) ON COMMIT DROP"
-        )
-        cursor.execute("TRUNCATE import_verdicts")
-        with cursor.cursor.copy("COPY import_verdicts FROM STDIN") as copy:
+        cursor.execute(f"DROP TABLE IF EXISTS {v}")
+        cursor.execute(f"CREATE UNLOGGED TABLE {v} (domain text PRIMARY KEY, status text "
+                       "NOT NULL, reason text NOT NULL)")
+        with cursor.cursor.copy(f"COPY {v} FROM STDIN") as copy:
             for domain, verdict in verdicts.items():
                 copy.write_row((domain, verdict.status, verdict.reason))
-        cursor.execute(
-            f"""UPDATE {t} s SET validation_status = v.status, validation_reason = v.reason
-                FROM import_verdicts v WHERE s.domain = v.domain AND s.status = 'ok'"""
-        )
-        cursor.execute("DROP TABLE import_verdicts")
-    if job.skip_undeliverable:
-        _run(
-            f"""UPDATE {t} SET status = 'undeliverable', error_column = 'email',
-                    error_value = email, error_reason = 'Skipped: ' || CASE
-                    WHEN validation_reason = 'disposable' THEN 'a disposable email domain.'
-                    ELSE 'the domain cannot receive mail (' || validation_reason || ').' END
-                WHERE status = 'ok' AND (validation_status = 'invalid'
-                      OR validation_reason = 'disposable')"""
-        )
+        cursor.execute(f"ANALYZE {v}")
 
 
 def _changes_condition(strategy: str) -> str:
-    """SQL true when staged row s would change contact c."""
+    """SQL true when staged row s (with domain verdict vd) would change contact c."""
+    status, reason = "coalesce(vd.status, 'unknown')", "coalesce(vd.reason, '')"
     if strategy == Strategy.FILL:
         parts = [f"(c.{f} = '' AND s.{f} <> '')" for f in TEXT_TARGETS]
         parts.append("NOT (c.custom_fields ?& ARRAY(SELECT jsonb_object_keys(s.custom)))")
-        parts.append("(c.validation_status = 'unknown' AND s.validation_status <> 'unknown')")
+        parts.append(f"(c.validation_status = 'unknown' AND {status} <> 'unknown')")
     else:
         parts = [f"(s.{f} <> '' AND s.{f} <> c.{f})" for f in TEXT_TARGETS]
         parts.append("NOT (c.custom_fields @> s.custom)")
-        parts.append(
-            "(s.validation_status, s.validation_reason) <> (c.validation_status, c.validation_reason)"
-        )
+        parts.append(f"({status}, {reason}) <> (c.validation_status, c.validation_reason)")
     parts.append(
         """EXISTS (SELECT 1 FROM unnest(s.tags) tn WHERE NOT EXISTS (
                SELECT 1 FROM contacts_contacttag ct JOIN contacts_tag tg ON tg.id = ct.tag_id
@@ -100,23 +89,40 @@ def _changes_condition(strategy: str) -> str:
     return " OR ".join(parts)
 
 
+_UNDELIVERABLE_REASON = """'Skipped: ' || CASE WHEN m.vr = 'disposable'
+    THEN 'a disposable email domain.'
+    ELSE 'the domain cannot receive mail (' || m.vr || ').' END"""
+
+
 def decide_outcomes(job: ImportJob) -> None:
-    """Match ok rows to existing contacts and set each row's outcome for the strategy."""
-    t = stage_table(job)
-    _run(f"UPDATE {t} SET contact_id = NULL, outcome = NULL WHERE status = 'ok'")
-    _run(
-        f"""UPDATE {t} s SET contact_id = c.id FROM contacts_contact c
-            WHERE c.email_normalized = s.email_norm AND s.status = 'ok'"""
-    )
-    _run(f"UPDATE {t} SET outcome = '{CREATE}' WHERE status = 'ok' AND contact_id IS NULL")
+    """In one pass over the staged rows: match them to existing contacts, attach the domain
+    verdicts, and set each row's outcome under the strategy (idempotent: re-run at start)."""
+    t, v = stage_table(job), verdict_table(job)
     if job.strategy in (Strategy.SKIP, Strategy.CREATE):
-        _run(f"UPDATE {t} SET outcome = '{SKIP}' WHERE status = 'ok' AND contact_id IS NOT NULL")
+        existing = f"'{SKIP}'"
     else:
-        _run(
-            f"""UPDATE {t} s SET outcome = CASE WHEN {_changes_condition(job.strategy)}
-                    THEN '{UPDATE}' ELSE '{UNCHANGED}' END
-                FROM contacts_contact c WHERE c.id = s.contact_id AND s.status = 'ok'"""
-        )
+        existing = (f"CASE WHEN {_changes_condition(job.strategy)} THEN '{UPDATE}' "
+                    f"ELSE '{UNCHANGED}' END")
+    _run(
+        f"""UPDATE {t} s SET contact_id = m.contact_id,
+                validation_status = m.vs, validation_reason = m.vr,
+                status = CASE WHEN m.undeliverable THEN 'undeliverable' ELSE 'ok' END,
+                outcome = CASE WHEN m.undeliverable THEN NULL ELSE m.outcome END,
+                error_column = CASE WHEN m.undeliverable THEN 'email' END,
+                error_value = CASE WHEN m.undeliverable THEN s.email END,
+                error_reason = CASE WHEN m.undeliverable THEN {_UNDELIVERABLE_REASON} END
+            FROM (SELECT s.line, c.id AS contact_id,
+                         coalesce(vd.status, 'unknown') AS vs, coalesce(vd.reason, '') AS vr,
+                         (%(skip_bad)s AND (vd.status = 'invalid'
+                                            OR vd.reason = 'disposable')) AS undeliverable,
+                         CASE WHEN c.id IS NULL THEN '{CREATE}' ELSE {existing} END AS outcome
+                  FROM {t} s
+                  LEFT JOIN contacts_contact c ON c.email_normalized = s.email_norm
+                  LEFT JOIN {v} vd ON vd.domain = s.domain
+                  WHERE s.status IN ('ok', 'undeliverable')) m
+            WHERE s.line = m.line""",
+        {"skip_bad": job.skip_undeliverable},
+    )
     _mark_possible_duplicates(job)
 
 
@@ -127,17 +133,19 @@ def _mark_possible_duplicates(job: ImportJob) -> None:
     _run(
         f"""UPDATE {t} s SET error_column = 'first_name', error_value = s.first_name || ' ' ||
                 s.last_name || ' / ' || s.company,
-                error_reason = 'Possible duplicate of ' || m.email_normalized ||
+                error_reason = 'Possible duplicate of ' || m.email ||
                     ' (same name and company, other email).',
                 outcome = CASE WHEN %(skip)s THEN '{SKIP}' ELSE s.outcome END
-            FROM (SELECT DISTINCT ON (lower(first_name), lower(last_name), lower(company))
-                         lower(first_name) f, lower(last_name) l, lower(company) co,
-                         email_normalized
-                  FROM contacts_contact
-                  WHERE first_name <> '' AND last_name <> '' AND company <> '') m
-            WHERE s.outcome = '{CREATE}' AND s.first_name <> '' AND s.last_name <> ''
-              AND s.company <> '' AND lower(s.first_name) = m.f AND lower(s.last_name) = m.l
-              AND lower(s.company) = m.co""",
+            FROM (SELECT k.f, k.l, k.co, min(c.email_normalized) AS email
+                  FROM (SELECT DISTINCT lower(first_name) f, lower(last_name) l,
+                               lower(company) co
+                        FROM {t} WHERE outcome = '{CREATE}' AND first_name <> ''
+                              AND last_name <> '' AND company <> '') k
+                  JOIN contacts_contact c ON lower(c.first_name) = k.f
+                       AND lower(c.last_name) = k.l AND lower(c.company) = k.co
+                  GROUP BY k.f, k.l, k.co) m
+            WHERE s.outcome = '{CREATE}' AND lower(s.first_name) = m.f
+              AND lower(s.last_name) = m.l AND lower(s.company) = m.co""",
         {"skip": job.strategy == Strategy.SKIP},
     )
 
@@ -252,8 +260,35 @@ def apply_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None) -> 
         )
         _record_update_history(t, p, in_chunk)
     created = _insert_new(t, p, in_chunk)
+    skipped = _report_lost_races(t, p, in_chunk)
     _add_tags(t, p, in_chunk)
-    return {"created": created, "updated": updated}
+    return {"created": created, "updated": updated, "skipped": skipped}
+
+
+def _report_lost_races(t: str, p: dict, in_chunk: str) -> int:
+    """Rows to create whose email was created by someone else since the analysis: reported
+    (and counted as skipped), not silently lost and not overwritten."""
+    reason = "A contact with this email was created while the import ran; it was left as is."
+    return _rows(
+        f"""WITH lost AS (
+                UPDATE {t} s SET outcome = '{SKIP}', error_column = 'email',
+                    error_value = s.email, error_reason = %(reason)s
+                WHERE {in_chunk} AND s.outcome = '{CREATE}' AND s.contact_id IS NULL
+                RETURNING s.line, s.email
+            ), reported AS (
+                INSERT INTO imports_importrowerror (job_id, line, "column", value, reason)
+                SELECT %(job)s, line, 'email', email, %(reason)s FROM lost
+            )
+            SELECT count(*) FROM lost""", {**p, "reason": reason},
+    )[0][0]
+
+
+def contacts_snapshot() -> dict:
+    """A cheap fingerprint of the contact table: any insert, update or delete changes it."""
+    count, max_id, last = _rows(
+        "SELECT count(*), coalesce(max(id), 0), max(updated_at) FROM contacts_contact"
+    )[0]
+    return {"count": count, "max_id": max_id, "last_update": last.isoformat() if last else None}
 
 
 def _record_update_history(t: str, p: dict, in_chunk: str) -> None:

@@ -29,6 +29,7 @@ from imports.mapping import (
     clean_mapping,
     find_preset,
     mapping_from_preset,
+    new_field_key,
     save_preset,
 )
 from imports.models import ImportJob, ImportRowError, ImportStatus, Strategy
@@ -37,7 +38,6 @@ from imports.staging import (
     create_stage,
     drop_stage,
     load_stage,
-    new_field_key,
     plan_columns,
     stage_table,
 )
@@ -204,14 +204,15 @@ def run_analysis(job: ImportJob) -> None:
         total = load_stage(job, plan, progress=lambda n: _touch(job, processed_rows=n))
         if total == 0:
             raise FileRejected("The file has no data rows.")
-        for step in (pipeline.mark_duplicates, pipeline.apply_domain_verdicts,
+        for step in (pipeline.mark_duplicates, pipeline.check_staged_domains,
                      pipeline.decide_outcomes, pipeline.record_row_errors):
             step(job)
         counts = pipeline.preview_counts(job)
     except (FileRejected, MappingError) as exc:
         _fail(job, str(exc))
         return
-    _update(job, status=ImportStatus.READY, processed_rows=0, **counts)
+    _update(job, status=ImportStatus.READY, processed_rows=0,
+            analysed_snapshot=pipeline.contacts_snapshot(), **counts)
 
 
 def _touch(job: ImportJob, **fields: Any) -> None:
@@ -289,9 +290,10 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
         _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
         return
     if job.applied_until_line == 0:
-        pipeline.decide_outcomes(job)  # contacts may have changed since the analysis
+        if pipeline.contacts_snapshot() != job.analysed_snapshot:
+            pipeline.decide_outcomes(job)  # contacts changed since the analysis
+            pipeline.record_row_errors(job)
         counts = pipeline.preview_counts(job)
-        pipeline.record_row_errors(job)
         _update(job, **{**counts, "created": 0, "updated": 0}, processed_rows=0)
     _update(job, status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now(),
             heartbeat_at=timezone.now())
@@ -313,6 +315,7 @@ def _apply_one_chunk(job: ImportJob, low: int, high: int, user_id) -> None:
         processed = pipeline.rows_before(job, high)
         ImportJob.objects.filter(pk=job.pk).update(
             created=F("created") + written["created"], updated=F("updated") + written["updated"],
+            skipped=F("skipped") + written["skipped"],
             chunks_done=F("chunks_done") + 1, applied_until_line=high,
             processed_rows=processed, heartbeat_at=timezone.now(),
         )
@@ -338,15 +341,10 @@ def rollback_import(
 ) -> ImportJob:
     """Undo a finished (or cancelled) import: delete the contacts it created, restore the
     previous values of those it updated, remove the tags it added. Contacts changed after the
-    import are left alone unless `force`; without it and with such contacts, nothing happens
-    and job.rollback_report names them (needs_force). Big ones run in the background."""
+    import are left alone (and named in job.rollback_report) unless `force`. Big ones run in
+    the background; the rollback is recorded on the job and in each contact's history."""
     _require(job, {ImportStatus.FINISHED, ImportStatus.CANCELLED},
              "Only a finished or cancelled import can be rolled back.")
-    conflicts, sample = pipeline.rollback_conflicts(job)
-    if conflicts and not force:
-        _update(job, rollback_report={"needs_force": True, "conflicts": conflicts,
-                                      "sample": sample})
-        return job
     user_id = getattr(user, "pk", None)
     _update(job, status=ImportStatus.ROLLING_BACK, heartbeat_at=timezone.now(),
             rollback_report={"forced": force})
@@ -363,12 +361,21 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
     job.refresh_from_db()
     if job.status == ImportStatus.ROLLED_BACK:
         return
-    conflicts, _sample = pipeline.rollback_conflicts(job)
     with transaction.atomic():
+        conflicts, sample = pipeline.rollback_conflicts(job)
         counts = pipeline.undo_import(job, force=force, user_id=user_id)
+        report = {**counts, "forced": force, "conflicts": conflicts}
+        if conflicts and not force:
+            report["left_alone_sample"] = sample
         _update(job, status=ImportStatus.ROLLED_BACK, rolled_back_at=timezone.now(),
-                rolled_back_by_id=user_id,
-                rollback_report={**counts, "forced": force, "conflicts": conflicts})
+                rolled_back_by_id=user_id, rollback_report=report)
+
+
+def rollback_preview(job: ImportJob) -> dict[str, Any]:
+    """Before a rollback: how many contacts this import touched changed since (a rollback
+    without force leaves them alone), with a sample of their emails."""
+    conflicts, sample = pipeline.rollback_conflicts(job)
+    return {"conflicts": conflicts, "sample": sample}
 
 
 # --- reading results ------------------------------------------------------------------------------

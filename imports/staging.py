@@ -10,7 +10,6 @@ half-way is refused with nothing written.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from django.db import connection
 from contacts.emails import InvalidEmail, normalize_email
 from contacts.models import Contact, CustomField
 from contacts.services import MAX_TAG_LENGTH, coerce_custom_value
+from imports.mapping import new_field_key
 from imports.models import ImportJob
 from imports.readers import ReadSettings, iter_rows
 
@@ -51,13 +51,14 @@ def create_stage(job: ImportJob) -> None:
                 DEFAULT '{{}}', status text NOT NULL, error_column text, error_value text,
                 error_reason text, dup_of integer, validation_status text NOT NULL DEFAULT
                 'unknown', validation_reason text NOT NULL DEFAULT '', contact_id bigint,
-                outcome text)"""
+                outcome text) WITH (fillfactor = 50)"""
         )
 
 
 def drop_stage(job: ImportJob) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {stage_table(job)}")
+        cursor.execute(f"DROP TABLE IF EXISTS imports_verdicts_{int(job.pk)}")
 
 
 @dataclass
@@ -93,12 +94,6 @@ def plan_columns(job: ImportJob, custom_fields: dict[str, CustomField]) -> Colum
             plan.custom.append((index, new_field_key(label), field_type))
     return plan
 
-
-def new_field_key(label: str) -> str:
-    """The key a custom field created from column `label` gets (stable, so staged values and
-    the field created when the import starts agree)."""
-    key = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:50] or "field"
-    return key if key[0].isalpha() else f"f_{key}"[:50]
 
 
 def _split_full_name(value: str) -> tuple[str, str]:
@@ -188,6 +183,8 @@ def load_stage(
                 progress(count)
     if buffer:
         count += _copy(job, buffer)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {stage_table(job)}")  # the set-based steps need its size
     return count
 
 

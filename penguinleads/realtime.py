@@ -16,6 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.urls import path
 from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
 from django_tenants.utils import get_tenant_domain_model, schema_context
 
 
@@ -116,6 +117,20 @@ class ContactsConsumer(TenantTopicConsumer):
     topic = "contacts"
 
 
+def _lazy_consumer(dotted: str):
+    """A consumer imported on its first connection: apps' consumers import this module."""
+    app = None
+
+    async def asgi(scope, receive, send):
+        nonlocal app
+        if app is None:
+            app = import_string(dotted).as_asgi()
+        return await app(scope, receive, send)
+
+    return asgi
+
+
 websocket_urlpatterns = [
     path("ws/contacts/", ContactsConsumer.as_asgi()),
+    path("ws/imports/<int:job_id>/", _lazy_consumer("imports.consumers.ImportProgressConsumer")),
 ]

@@ -15,7 +15,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("lists/", views.coming_soon, {"section": "lists"}, name="lists"),
     path("segments/", views.coming_soon, {"section": "segments"}, name="segments"),
-    path("imports/", views.coming_soon, {"section": "imports"}, name="imports"),
+    path("imports/", include("imports.urls")),
     path("api/v1/", include("penguinleads.api.urls")),
     path("support-login/<str:token>/", tenant_views.support_login, name="support_login"),
     path("admin/", admin.site.urls),

@@ -187,18 +187,28 @@ def test_rollback_restores_the_tenant_exactly(tenant, dns_server, existing):
         services.rollback_import(job=job, user=None)
 
 
-def test_rollback_leaves_contacts_changed_since_unless_forced(tenant, dns_server, existing):
+def _import_then_edit_b():
     job = services.start_import(job=upload(HEADER + ROWS), user=None)
     b = Contact.objects.get(email_normalized="b@acme-mail.com")
     time.sleep(0.01)
     update_contact(contact=b, data={"company": "Edited later"}, source="ui")
+    return job
+
+
+def test_rollback_leaves_contacts_changed_since_alone(tenant, dns_server, existing):
+    job = _import_then_edit_b()
+    assert services.rollback_preview(job) == {"conflicts": 1, "sample": ["B@acme-mail.com"]}
     job = services.rollback_import(job=job, user=None)
-    assert job.status == ImportStatus.FINISHED
-    assert job.rollback_report == {"needs_force": True, "conflicts": 1,
-                                   "sample": ["B@acme-mail.com"]}
-    assert Contact.objects.count() == 3
-    job = services.rollback_import(job=job, user=None, force=True)
     assert job.status == ImportStatus.ROLLED_BACK
+    assert job.rollback_report == {"deleted": 1, "restored": 1, "untagged": 1, "forced": False,
+                                   "conflicts": 1, "left_alone_sample": ["B@acme-mail.com"]}
+    remaining = dict(Contact.objects.values_list("email_normalized", "company"))
+    assert remaining == {"a@acme-mail.com": "Old Co", "b@acme-mail.com": "Edited later"}
+
+
+def test_rollback_forced_undoes_contacts_changed_since(tenant, dns_server, existing):
+    job = services.rollback_import(job=_import_then_edit_b(), user=None, force=True)
+    assert (job.status, job.rollback_report["deleted"]) == (ImportStatus.ROLLED_BACK, 2)
     assert sorted(Contact.objects.values_list("email_normalized", flat=True)) == [
         "a@acme-mail.com"]
 

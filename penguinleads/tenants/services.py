@@ -51,7 +51,7 @@ def create_tenant(
     if Domain.objects.filter(domain=domain).exists():
         raise ValidationError(f"The domain {domain!r} already serves another tenant.")
     tenant = Tenant(schema_name=schema_name, name=name)
-    tenant.save()  # creates and migrates the schema
+    tenant.save(verbosity=0)  # creates and migrates the schema
     with transaction.atomic():
         Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
         with schema_context(schema_name):

@@ -1,0 +1,269 @@
+"""Import benchmark: a 1,000,000-row CSV into a tenant that already holds 1,000,000 contacts.
+
+    .venv/bin/python bench/import_bench.py [--rows 1000000] [--peer-rows 50000] [--skip-peer]
+
+The file: email, first/last name, company and two custom columns; 5,000 distinct domains served
+by a real DNS server on loopback (cold cache: every domain is looked up); 2% invalid emails; 1%
+duplicated in the file; half of its emails already exist. It is imported with strategy update,
+full validation and rollback history by `manage.py import_contacts` in a child process (wall
+time and that process's peak memory are measured), then rolled back (timed, which also restores
+the tenant for the next run). Then: a 100,000-row XLSX import; the same rows through raw
+PostgreSQL COPY + INSERT … ON CONFLICT as the floor; and django-import-export in bulk mode into
+an empty tenant as the peer (on --peer-rows rows: at its speed the full file takes many minutes;
+its rows/s are measured and the time for the full file is extrapolated).
+Generated files are kept in bench/.data/ (git-ignored) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "penguinleads.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from contacts.models import Contact, CustomField  # noqa: E402
+from mailcheck.models import DomainCheck  # noqa: E402
+from penguinleads.tenants.models import Tenant  # noqa: E402
+from penguinleads.tenants.services import create_tenant, ensure_public_tenant  # noqa: E402
+from tests.dns_server import LoopbackDNS, generated_domains, mail_host  # noqa: E402
+
+DATA = ROOT / "bench" / ".data"
+SCHEMA, PEER_SCHEMA = "bench_import", "bench_peer"
+DOMAINS = generated_domains(5000)
+MAPPING = {"email": "email", "first_name": "first_name", "last_name": "last_name",
+           "company": "company", "plan": "custom:plan", "seats": "custom:seats"}
+FIRST = ["Ann", "Bob", "Cleo", "Dev", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jade"]
+LAST = ["Smith", "Jones", "Berg", "Novak", "Rossi", "Kim", "Silva", "Weber", "Dubois", "Tanaka"]
+
+
+def email_of(n: int) -> str:
+    return f"user{n}@{DOMAINS[n % len(DOMAINS)]}"
+
+
+def ensure_tenant(schema: str, existing: int) -> None:
+    ensure_public_tenant(domain=settings.PUBLIC_DOMAIN)
+    if not Tenant.objects.filter(schema_name=schema).exists():
+        create_tenant(schema_name=schema, domain=f"{schema.replace('_', '-')}.localhost",
+                      name=schema, owner_email=f"owner@{schema}.example.com",
+                      owner_password="bench-pass-123")
+    with schema_context(schema):
+        for key, kind in (("plan", "text"), ("seats", "number")):
+            CustomField.objects.get_or_create(key=key, defaults={"label": key.title(),
+                                                                 "field_type": kind})
+        if Contact.objects.count() != existing:
+            print(f"  preparing {existing:,} existing contacts in {schema} …", flush=True)
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE contacts_contact, contacts_contacttag, "
+                               "contacts_contactchange")
+                if existing:
+                    cursor.execute(
+                        """INSERT INTO contacts_contact (email, email_normalized, first_name,
+                               last_name, company, job_title, phone, website, city, country,
+                               custom_fields, status, validation_status, validation_reason,
+                               source, created_at, updated_at)
+                           SELECT e, e, 'Old', 'Name', 'Old Co', '', '', '', '', '', '{}',
+                                  'active', 'unknown', '', 'bench', now(), now()
+                           FROM (SELECT 'user' || n || '@lead' || (n %% 5000 + 1) || '-mail.com'
+                                 AS e FROM generate_series(0, %s - 1) n) g""", [existing])
+                cursor.execute("VACUUM ANALYZE contacts_contact")
+
+
+def write_csv(path: Path, rows: int) -> None:
+    if path.exists():
+        return
+    print(f"  writing {path.name} …", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = rows // 2  # half the file overlaps the existing user0 … user999999
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "first_name", "last_name", "company", "plan", "seats"])
+        for i in range(rows):
+            n = start + i
+            email = email_of(n)
+            if i % 50 == 7:
+                email = email.replace("@", "-at-")  # 2% invalid
+            elif i % 100 == 11:
+                email = email_of(n - 1)  # 1% duplicate of the row before
+            writer.writerow([email, FIRST[n % 10], LAST[n % 7], f"Company {n % 9000}",
+                             ("free", "pro", "team")[n % 3], n % 250])
+
+
+def write_xlsx(path: Path, rows: int) -> None:
+    if path.exists():
+        return
+    from openpyxl import Workbook
+
+    print(f"  writing {path.name} …", flush=True)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Contacts")
+    sheet.append(["Email", "First Name", "Last Name", "Company", "Plan", "Seats"])
+    for i in range(rows):
+        n = 2_000_000 + i
+        sheet.append([email_of(n), FIRST[n % 10], LAST[n % 7], f"Company {n % 9000}", "pro",
+                      n % 250])
+    book.save(path)
+
+
+def run_command(args: list[str], env: dict) -> tuple[float, dict, int]:
+    """Run a manage.py command; return (seconds, its --json summary, its peak RSS in MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "manage.py", *args, "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{args[0]} failed:\n{result.stdout}\n{result.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    return seconds, summary, max(peak, before) // 1024
+
+
+def ours(path: Path, env: dict, label: str) -> tuple[float, dict]:
+    with schema_context("public"):
+        DomainCheck.objects.filter(domain__in=DOMAINS).delete()  # cold: every domain looked up
+    mapping_file = DATA / "mapping.json"
+    mapping_file.write_text(json.dumps(
+        MAPPING if path.suffix == ".csv" else {k.replace("_", " ").title(): v
+                                               for k, v in MAPPING.items()}))
+    seconds, summary, peak = run_command(
+        ["import_contacts", str(path), "--tenant", SCHEMA, "--strategy", "update",
+         "--mapping", str(mapping_file)], env)
+    rows = summary["total_rows"]
+    print(f"{label:<44} {seconds:7.1f} s  {rows / seconds:>10,.0f} rows/s  peak {peak:,} MB")
+    print(f"{'':<44} created {summary['created']:,}  updated {summary['updated']:,}  "
+          f"invalid {summary['invalid']:,}  duplicates in file {summary['duplicates_in_file']:,}")
+    return seconds, summary
+
+
+def rollback(import_id: int, env: dict, label: str) -> None:
+    seconds, summary, _peak = run_command(
+        ["rollback_import", str(import_id), "--tenant", SCHEMA], env)
+    print(f"{label:<44} {seconds:7.1f} s  (deleted {summary['deleted']:,}, restored "
+          f"{summary['restored']:,})")
+
+
+def copy_floor(path: Path) -> float:
+    """Raw COPY of the file into a staging table + one INSERT … ON CONFLICT DO UPDATE into a
+    copy of the tenant's contact table (same indexes, same 1M rows); no validation."""
+    with schema_context(SCHEMA), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS floor_contacts")
+        cursor.execute("CREATE TABLE floor_contacts (LIKE contacts_contact INCLUDING ALL)")
+        cursor.execute("INSERT INTO floor_contacts SELECT * FROM contacts_contact")
+        cursor.execute("VACUUM ANALYZE floor_contacts")
+        started = time.perf_counter()
+        cursor.execute("CREATE UNLOGGED TABLE floor_stage (email text, first_name text, "
+                       "last_name text, company text, plan text, seats text)")
+        with path.open("rb") as handle, cursor.cursor.copy(
+                "COPY floor_stage FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            while block := handle.read(1 << 20):
+                copy.write(block)
+        cursor.execute(
+            """INSERT INTO floor_contacts (email, email_normalized, first_name, last_name,
+                   company, job_title, phone, website, city, country, custom_fields, status,
+                   validation_status, validation_reason, source, created_at, updated_at)
+               SELECT DISTINCT ON (lower(email)) email, lower(email), first_name, last_name,
+                      company, '', '', '', '', '', jsonb_build_object('plan', plan, 'seats',
+                      seats::int), 'active', 'unknown', '', 'floor', now(), now()
+               FROM floor_stage
+               ON CONFLICT (email_normalized) DO UPDATE SET first_name = EXCLUDED.first_name,
+                   last_name = EXCLUDED.last_name, company = EXCLUDED.company,
+                   custom_fields = floor_contacts.custom_fields || EXCLUDED.custom_fields,
+                   updated_at = now()""")
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE floor_stage")
+        cursor.execute("DROP TABLE floor_contacts")
+    return seconds
+
+
+def peer(path: Path, rows: int) -> float:
+    """django-import-export in bulk mode, on the first `rows` rows, into an empty tenant."""
+    import tablib
+    from import_export import fields, resources
+
+    class PeerResource(resources.ModelResource):
+        email_normalized = fields.Field(attribute="email_normalized", column_name="email")
+
+        class Meta:
+            model = Contact
+            fields = ("email", "first_name", "last_name", "company")
+            import_id_fields = ("email_normalized",)
+            use_bulk = True
+            batch_size = 1000
+            skip_diff = True
+            skip_unchanged = False
+            report_skipped = False
+
+        def before_import_row(self, row, **kwargs):
+            row["email"] = (row.get("email") or "").strip()
+
+    with path.open() as handle:
+        lines = [next(handle) for _ in range(rows + 1)]
+    dataset = tablib.Dataset().load("".join(lines), format="csv")
+    ensure_tenant(PEER_SCHEMA, 0)
+    with schema_context(PEER_SCHEMA):
+        started = time.perf_counter()
+        result = PeerResource().import_data(dataset, dry_run=False, use_transactions=True)
+        seconds = time.perf_counter() - started
+        imported = Contact.objects.count()
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE contacts_contact CASCADE")
+    if result.has_errors():
+        print("  (the peer reported errors on some rows)")
+    return seconds if imported else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--peer-rows", type=int, default=50_000)
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+    csv_path = DATA / f"import_{args.rows}.csv"
+    xlsx_path = DATA / f"import_{args.xlsx_rows}.xlsx"
+    print("setting up …", flush=True)
+    ensure_tenant(SCHEMA, 1_000_000)
+    write_csv(csv_path, args.rows)
+    write_xlsx(xlsx_path, args.xlsx_rows)
+    with LoopbackDNS(resolve=mail_host) as dns:
+        env = {**os.environ, "DNS_NAMESERVERS": dns.address}
+        print(f"\n{args.rows:,}-row CSV into {SCHEMA} (1,000,000 contacts, 50% overlap), "
+              "strategy update, 5,000 domains on a loopback DNS server (cold cache):")
+        ours_s, summary = ours(csv_path, env, "  ours: import_contacts")
+        print(f"  DNS queries answered by the loopback server: {len(dns.queries):,}")
+        rollback(summary["import_id"], env, "  rollback of that import")
+        xlsx_s, xlsx_summary = ours(xlsx_path, env, f"  ours: {args.xlsx_rows:,}-row XLSX")
+        rollback(xlsx_summary["import_id"], env, "  rollback of the XLSX import")
+    floor_s = copy_floor(csv_path)
+    print(f"{'  floor: COPY + INSERT … ON CONFLICT':<44} {floor_s:7.1f} s  "
+          f"{args.rows / floor_s:>10,.0f} rows/s")
+    print(f"\n  ours / COPY floor (throughput ratio, target ≥ 0.35): {floor_s / ours_s:.2f}")
+    if not args.skip_peer:
+        peer_s = peer(csv_path, args.peer_rows)
+        peer_rate = args.peer_rows / peer_s
+        print(f"{'  peer: django-import-export (bulk)':<44} {peer_s:7.1f} s  "
+              f"{peer_rate:>10,.0f} rows/s on {args.peer_rows:,} rows "
+              f"(≈ {args.rows / peer_rate / 60:,.1f} min for the full file)")
+        print(f"  django-import-export time / ours, per row (target ≥ 15×): "
+              f"{(args.rows / ours_s) / peer_rate:,.1f}×")
+
+
+if __name__ == "__main__":
+    main()
