@@ -42,7 +42,7 @@ from contacts.models import Contact, CustomField  # noqa: E402
 from mailcheck.models import DomainCheck  # noqa: E402
 from penguinleads.tenants.models import Tenant  # noqa: E402
 from penguinleads.tenants.services import create_tenant, ensure_public_tenant  # noqa: E402
-from tests.dns_server import LoopbackDNS, generated_domains, mail_host  # noqa: E402
+from tests.dns_server import LoopbackDNSProcess, generated_domains, mail_host  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"
 SCHEMA, PEER_SCHEMA = "bench_import", "bench_peer"
@@ -242,12 +242,12 @@ def main() -> None:
     ensure_tenant(SCHEMA, 1_000_000)
     write_csv(csv_path, args.rows)
     write_xlsx(xlsx_path, args.xlsx_rows)
-    with LoopbackDNS(resolve=mail_host) as dns:
+    with LoopbackDNSProcess(resolve=mail_host) as dns:
         env = {**os.environ, "DNS_NAMESERVERS": dns.address}
         print(f"\n{args.rows:,}-row CSV into {SCHEMA} (1,000,000 contacts, 50% overlap), "
               "strategy update, 5,000 domains on a loopback DNS server (cold cache):")
         ours_s, summary = ours(csv_path, env, "  ours: import_contacts")
-        print(f"  DNS queries answered by the loopback server: {len(dns.queries):,}")
+        print(f"  DNS queries answered by the loopback server: {dns.query_count():,}")
         rollback(summary["import_id"], env, "  rollback of that import")
         xlsx_s, xlsx_summary = ours(xlsx_path, env, f"  ours: {args.xlsx_rows:,}-row XLSX")
         rollback(xlsx_summary["import_id"], env, "  rollback of the XLSX import")

@@ -143,6 +143,8 @@ class ContactAdminForm(forms.ModelForm):
         return values
 
 
+# imports/admin.py registers a subclass in its place that adds "Import contacts" (the import
+# flow) and "Export" (django-import-export), so this app does not depend on the imports app.
 @admin.register(Contact)
 class ContactAdmin(TenantOnlyAdmin):
     form = ContactAdminForm

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import time
 import uuid
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -166,7 +168,7 @@ def configure_import(
 def _looks_small(job: ImportJob) -> bool:
     """Whether the file has at most IMPORT_INLINE_MAX_ROWS rows, without parsing it."""
     limit = settings.IMPORT_INLINE_MAX_ROWS
-    if job.file_format != "csv":
+    if job.file_format != "csv" or job.size > limit * 4096:
         return job.size <= 64 * 1024
     lines = 0
     with default_storage.open(job.file, "rb") as stored:
@@ -185,6 +187,7 @@ def analyse_import(*, job: ImportJob, inline: bool = False) -> ImportJob:
     _require(job, CONFIGURABLE, "This import has already started.")
     clean_mapping(job.mapping, job.headers, custom_fields=list(CustomField.objects.all()))
     job.status, job.error, job.processed_rows = ImportStatus.ANALYSING, "", 0
+    job.cancel_requested = False
     job.heartbeat_at = timezone.now()
     job.save()
     if inline or _looks_small(job):
@@ -201,18 +204,31 @@ def run_analysis(job: ImportJob) -> None:
     try:
         plan = plan_columns(job, {f.key: f for f in CustomField.objects.all()})
         create_stage(job)
-        total = load_stage(job, plan, progress=lambda n: _touch(job, processed_rows=n))
+        with _timed(job, "load_stage"):
+            total = load_stage(job, plan, progress=lambda n: _touch(job, processed_rows=n))
         if total == 0:
             raise FileRejected("The file has no data rows.")
         for step in (pipeline.mark_duplicates, pipeline.check_staged_domains,
                      pipeline.decide_outcomes, pipeline.record_row_errors):
-            step(job)
+            with _timed(job, step.__name__):
+                step(job)
         counts = pipeline.preview_counts(job)
     except (FileRejected, MappingError) as exc:
         _fail(job, str(exc))
         return
-    _update(job, status=ImportStatus.READY, processed_rows=0,
-            analysed_snapshot=pipeline.contacts_snapshot(), **counts)
+    # Only if still analysing: a cancel during the analysis wins over its result.
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.ANALYSING).update(
+        status=ImportStatus.READY, processed_rows=0,
+        analysed_snapshot=pipeline.contacts_snapshot(), **counts,
+    )
+    job.refresh_from_db()
+
+
+@contextmanager
+def _timed(job: ImportJob, step: str):
+    started = time.perf_counter()
+    yield
+    logger.info("import %s: %s took %.2f s", job.pk, step, time.perf_counter() - started)
 
 
 def _touch(job: ImportJob, **fields: Any) -> None:
@@ -310,7 +326,7 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
 
 
 def _apply_one_chunk(job: ImportJob, low: int, high: int, user_id) -> None:
-    with transaction.atomic():
+    with _timed(job, f"chunk {low}-{high}"), transaction.atomic():
         written = pipeline.apply_chunk(job, low, high, user_id=user_id)
         processed = pipeline.rows_before(job, high)
         ImportJob.objects.filter(pk=job.pk).update(

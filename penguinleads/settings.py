@@ -178,6 +178,8 @@ if S3_BUCKET:
             "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
             "querystring_expire": envint("S3_URL_EXPIRE_SECONDS", 300),
             "file_overwrite": False,
+            # Spool downloads of big files to disk instead of holding them in memory.
+            "max_memory_size": 8 * 1024 * 1024,
             "default_acl": None,
         },
     }

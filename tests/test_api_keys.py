@@ -339,7 +339,7 @@ def test_api_schema_is_public_openapi(tenant):
     assert response.status_code == 200
     schema = response.json()
     assert schema["openapi"].startswith("3.")
-    assert sorted(schema["paths"]) == [
+    assert [p for p in sorted(schema["paths"]) if p.startswith("/api/v1/contacts")] == [
         "/api/v1/contacts",
         "/api/v1/contacts/batch",
         "/api/v1/contacts/{id}",

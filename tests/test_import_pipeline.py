@@ -325,3 +325,34 @@ def test_killed_worker_then_retry_ends_like_one_clean_run(tenant, dns_server, co
     assert ContactTag.objects.count() == 0
     services.rollback_import(job=job, user=None, inline=True)  # still undone as a whole
     assert Contact.objects.count() == 0
+
+
+def test_stalled_jobs_are_resumed_by_the_schedule(tenant, dns_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import OrmQ, Schedule
+
+    from imports.tasks import resume_stalled_imports
+
+    job = upload("email\nr@acme-mail.com\n")
+    services._update(job, status=ImportStatus.RUNNING,
+                     heartbeat_at=timezone.now() - timedelta(minutes=10))
+    fresh = upload("email\ns@acme-mail.com\n")
+    services._update(fresh, status=ImportStatus.RUNNING, heartbeat_at=timezone.now())
+    OrmQ.objects.all().delete()
+    assert resume_stalled_imports() == 1
+    connection.set_tenant(tenant)
+    queued = [task.task["args"] for task in OrmQ.objects.all()]
+    assert queued == [(tenant.schema_name, job.pk, None)]
+    assert Schedule.objects.filter(func="imports.tasks.resume_stalled_imports",
+                                   schedule_type=Schedule.MINUTES, minutes=1).exists()
+
+
+def test_import_task_refuses_to_run_without_a_tenant_schema():
+    from imports.tasks import run_import_task
+
+    with pytest.raises(ValueError, match="needs the schema of a tenant"):
+        run_import_task("public", 1, None)
+    with pytest.raises(ValueError, match="needs the schema of a tenant"):
+        run_import_task("", 1, None)

@@ -1,7 +1,7 @@
 """/api/v1/ on a tenant host: the OpenAPI document and its docs (public), and the endpoints
 (API key required)."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("contacts", contacts_api.ContactListView.as_view(), name="contacts"),
     path("contacts/batch", contacts_api.ContactBatchView.as_view(), name="contacts-batch"),
     path("contacts/<int:pk>", contacts_api.ContactDetailView.as_view(), name="contact"),
+    path("", include("imports.api")),
     # Anything else under /api/v1/ answers a JSON 404, not the site's HTML page.
     re_path(r"^.*$", not_found),
 ]
