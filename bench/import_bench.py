@@ -132,7 +132,19 @@ def run_command(args: list[str], env: dict) -> tuple[float, dict, int]:
         raise SystemExit(f"{args[0]} failed:\n{result.stdout}\n{result.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    _print_steps(result.stderr)
     return seconds, summary, max(peak, before) // 1024
+
+
+def _print_steps(log: str) -> None:
+    """The child's per-step timings (logged by imports.services)."""
+    steps = [line.split(": ", 1)[1] for line in log.splitlines() if " took " in line]
+    chunks = [float(s.rsplit(" took ", 1)[1].split()[0]) for s in steps if s.startswith("chunk")]
+    for step in steps:
+        if not step.startswith("chunk"):
+            print(f"      {step}")
+    if chunks:
+        print(f"      {len(chunks)} write chunks took {sum(chunks):.2f} s")
 
 
 def ours(path: Path, env: dict, label: str) -> tuple[float, dict]:

@@ -124,6 +124,9 @@ def decide_outcomes(job: ImportJob) -> None:
         {"skip_bad": job.skip_undeliverable},
     )
     _mark_possible_duplicates(job)
+    # Outcomes and matches were all NULL when the table was last analysed: without fresh
+    # statistics the writes below are planned as if nothing were to be written.
+    _run(f"ANALYZE {t}")
 
 
 def _mark_possible_duplicates(job: ImportJob) -> None:
@@ -222,17 +225,13 @@ def _set_fields_sql(strategy: str) -> str:
     return ", ".join(texts + rest)
 
 
-_PREVIOUS = "jsonb_build_object({})".format(
-    ", ".join(
-        f"'{f}', c.{f}"
-        for f in (*TEXT_TARGETS, "custom_fields", "validation_status", "validation_reason",
-                  "updated_at", "updated_by_id")
-    )
-)
+_RESTORABLE = (*TEXT_TARGETS, "custom_fields", "validation_status", "validation_reason",
+               "updated_at", "updated_by_id")
+_PREVIOUS = "jsonb_build_object({})".format(", ".join(f"'{f}', c.{f}" for f in _RESTORABLE))
 _DIFF = "jsonb_strip_nulls(jsonb_build_object({}))".format(
     ", ".join(
-        f"'{f}', CASE WHEN ch.previous->'{f}' IS DISTINCT FROM to_jsonb(c.{f}) "
-        f"THEN jsonb_build_array(ch.previous->'{f}', to_jsonb(c.{f})) END"
+        f"'{f}', CASE WHEN p.previous->'{f}' IS DISTINCT FROM to_jsonb(u.{f}) "
+        f"THEN jsonb_build_array(p.previous->'{f}', to_jsonb(u.{f})) END"
         for f in (*TEXT_TARGETS, "custom_fields")
     )
 )
@@ -245,63 +244,40 @@ def apply_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None) -> 
     in_chunk = "s.line >= %(low)s AND s.line < %(high)s"
     updated = 0
     if job.strategy in (Strategy.UPDATE, Strategy.FILL):
-        _run(
-            f"""INSERT INTO imports_importchange
-                    (job_id, contact_id, action, previous, added_tag_ids, applied_at)
-                SELECT %(job)s, c.id, 'updated', {_PREVIOUS}, '[]', now()
-                FROM {t} s JOIN contacts_contact c ON c.id = s.contact_id
-                WHERE {in_chunk} AND s.outcome = '{UPDATE}'""", p,
-        )
-        updated = _run(
-            f"""UPDATE contacts_contact c SET {_set_fields_sql(job.strategy)},
-                    updated_at = now(), updated_by_id = %(user)s
-                FROM {t} s WHERE s.contact_id = c.id AND {in_chunk} AND s.outcome = '{UPDATE}'""",
-            p,
-        )
-        _record_update_history(t, p, in_chunk)
+        updated = _update_existing(t, p, in_chunk, job.strategy)
     created = _insert_new(t, p, in_chunk)
     skipped = _report_lost_races(t, p, in_chunk)
     _add_tags(t, p, in_chunk)
     return {"created": created, "updated": updated, "skipped": skipped}
 
 
-def _report_lost_races(t: str, p: dict, in_chunk: str) -> int:
-    """Rows to create whose email was created by someone else since the analysis: reported
-    (and counted as skipped), not silently lost and not overwritten."""
-    reason = "A contact with this email was created while the import ran; it was left as is."
+def _update_existing(t: str, p: dict, in_chunk: str, strategy: str) -> int:
+    """One statement: keep the previous values (for rollback), update, record history. The
+    CTEs share one snapshot, so `prev` sees the rows as they were before `upd`."""
+    returned = ", ".join(f"c.{f}" for f in (*TEXT_TARGETS, "custom_fields"))
     return _rows(
-        f"""WITH lost AS (
-                UPDATE {t} s SET outcome = '{SKIP}', error_column = 'email',
-                    error_value = s.email, error_reason = %(reason)s
-                WHERE {in_chunk} AND s.outcome = '{CREATE}' AND s.contact_id IS NULL
-                RETURNING s.line, s.email
-            ), reported AS (
-                INSERT INTO imports_importrowerror (job_id, line, "column", value, reason)
-                SELECT %(job)s, line, 'email', email, %(reason)s FROM lost
+        f"""WITH prev AS (
+                SELECT c.id, {_PREVIOUS} AS previous
+                FROM {t} s JOIN contacts_contact c ON c.id = s.contact_id
+                WHERE {in_chunk} AND s.outcome = '{UPDATE}'
+            ), upd AS (
+                UPDATE contacts_contact c SET {_set_fields_sql(strategy)},
+                    updated_at = now(), updated_by_id = %(user)s
+                FROM {t} s WHERE s.contact_id = c.id AND {in_chunk} AND s.outcome = '{UPDATE}'
+                RETURNING c.id, c.email, {returned}
+            ), changes AS (
+                INSERT INTO imports_importchange
+                    (job_id, contact_id, action, previous, added_tag_ids, applied_at)
+                SELECT %(job)s, p.id, 'updated', p.previous, '[]', now()
+                FROM prev p JOIN upd u ON u.id = p.id
+            ), history AS (
+                INSERT INTO contacts_contactchange
+                    (contact_id, contact_email, action, changes, actor_id, source, created_at)
+                SELECT u.id, u.email, 'updated', {_DIFF}, %(user)s, %(source)s, now()
+                FROM upd u JOIN prev p ON p.id = u.id
             )
-            SELECT count(*) FROM lost""", {**p, "reason": reason},
+            SELECT count(*) FROM upd""", p,
     )[0][0]
-
-
-def contacts_snapshot() -> dict:
-    """A cheap fingerprint of the contact table: any insert, update or delete changes it."""
-    count, max_id, last = _rows(
-        "SELECT count(*), coalesce(max(id), 0), max(updated_at) FROM contacts_contact"
-    )[0]
-    return {"count": count, "max_id": max_id, "last_update": last.isoformat() if last else None}
-
-
-def _record_update_history(t: str, p: dict, in_chunk: str) -> None:
-    _run(
-        f"""INSERT INTO contacts_contactchange
-                (contact_id, contact_email, action, changes, actor_id, source, created_at)
-            SELECT c.id, c.email, 'updated', {_DIFF}, %(user)s, %(source)s, now()
-            FROM {t} s
-            JOIN imports_importchange ch ON ch.job_id = %(job)s AND ch.contact_id = s.contact_id
-                 AND ch.action = 'updated'
-            JOIN contacts_contact c ON c.id = s.contact_id
-            WHERE {in_chunk} AND s.outcome = '{UPDATE}'""", p,
-    )
 
 
 def _insert_new(t: str, p: dict, in_chunk: str) -> int:
@@ -423,3 +399,36 @@ def _restore_updated(p: dict, untouched: str) -> int:
 def rows_before(job: ImportJob, line: int) -> int:
     """How many staged rows come before `line` (progress after a chunk)."""
     return _rows(f"SELECT count(*) FROM {stage_table(job)} WHERE line < %s", [line])[0][0]
+
+
+def refresh_statistics() -> None:
+    """ANALYZE the tables an import grows (a sample: cheap), so later plans fit their size."""
+    _run("ANALYZE contacts_contact")
+    _run("ANALYZE imports_importchange")
+    _run("ANALYZE contacts_contactchange")
+
+
+def _report_lost_races(t: str, p: dict, in_chunk: str) -> int:
+    """Rows to create whose email was created by someone else since the analysis: reported
+    (and counted as skipped), not silently lost and not overwritten."""
+    reason = "A contact with this email was created while the import ran; it was left as is."
+    return _rows(
+        f"""WITH lost AS (
+                UPDATE {t} s SET outcome = '{SKIP}', error_column = 'email',
+                    error_value = s.email, error_reason = %(reason)s
+                WHERE {in_chunk} AND s.outcome = '{CREATE}' AND s.contact_id IS NULL
+                RETURNING s.line, s.email
+            ), reported AS (
+                INSERT INTO imports_importrowerror (job_id, line, "column", value, reason)
+                SELECT %(job)s, line, 'email', email, %(reason)s FROM lost
+            )
+            SELECT count(*) FROM lost""", {**p, "reason": reason},
+    )[0][0]
+
+
+def contacts_snapshot() -> dict:
+    """A cheap fingerprint of the contact table: any insert, update or delete changes it."""
+    count, max_id, last = _rows(
+        "SELECT count(*), coalesce(max(id), 0), max(updated_at) FROM contacts_contact"
+    )[0]
+    return {"count": count, "max_id": max_id, "last_update": last.isoformat() if last else None}

@@ -323,6 +323,7 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
     _update(job, status=ImportStatus.FINISHED, finished_at=timezone.now(),
             processed_rows=job.total_rows)
     drop_stage(job)
+    pipeline.refresh_statistics()
 
 
 def _apply_one_chunk(job: ImportJob, low: int, high: int, user_id) -> None:
@@ -377,6 +378,7 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
     job.refresh_from_db()
     if job.status == ImportStatus.ROLLED_BACK:
         return
+    pipeline.refresh_statistics()  # the planner must know how big this import's record is
     with transaction.atomic():
         conflicts, sample = pipeline.rollback_conflicts(job)
         counts = pipeline.undo_import(job, force=force, user_id=user_id)
