@@ -402,7 +402,9 @@ def rows_before(job: ImportJob, line: int) -> int:
 
 
 def refresh_statistics() -> None:
-    """ANALYZE the tables an import grows (a sample: cheap), so later plans fit their size."""
+    """After bulk writes: merge the search index's pending list (searches scan it until then)
+    and ANALYZE the tables an import grows (a sample: cheap), so later plans fit their size."""
+    _run("SELECT gin_clean_pending_list('contact_search_idx'::regclass)")
     _run("ANALYZE contacts_contact")
     _run("ANALYZE imports_importchange")
     _run("ANALYZE contacts_contactchange")

@@ -387,6 +387,7 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
             report["left_alone_sample"] = sample
         _update(job, status=ImportStatus.ROLLED_BACK, rolled_back_at=timezone.now(),
                 rolled_back_by_id=user_id, rollback_report=report)
+    pipeline.refresh_statistics()
 
 
 def rollback_preview(job: ImportJob) -> dict[str, Any]:
