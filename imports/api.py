@@ -9,15 +9,11 @@ upload limit → 413 file_too_large. API keys act for no person, so the services
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
-from django.http import FileResponse
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -37,6 +33,7 @@ from imports.serializers import (
     RollbackSerializer,
     RowErrorSerializer,
 )
+from imports.views import error_report_response
 from penguinleads.api.errors import ErrorSerializer, RequestTooLarge, error_responses, with_details
 from penguinleads.api.parsers import LimitedJSONParser
 
@@ -387,21 +384,6 @@ class ImportErrorReportView(ImportApiView):
     )
     def get(self, request, pk: int):
         return error_report_response(self.get_job())
-
-
-def error_report_response(job: ImportJob) -> FileResponse:
-    """The CSV report, streamed from a spooled temporary file (memory up to 1 MB, then disk),
-    so a large report never sits in memory."""
-    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
-    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-    services.write_error_report(job=job, out=text)
-    text.flush()
-    text.detach()  # keep the binary file open for the response
-    spool.seek(0)
-    filename = f"{Path(job.original_name).stem or 'import'}-errors.csv"
-    return FileResponse(
-        spool, as_attachment=True, filename=filename, content_type="text/csv; charset=utf-8"
-    )
 
 
 # Included by penguinleads/api/urls.py: path("", include("imports.api")).

@@ -301,9 +301,13 @@ def import_progress(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_GET
 def import_errors(request: HttpRequest, pk: int) -> FileResponse:
-    """The original rows that failed plus an "error" column, as CSV. Written to a spooled
-    temporary file (memory up to 1 MB, then disk) so a large report never sits in memory."""
-    job = get_object_or_404(ImportJob, pk=pk)
+    """The original rows that failed plus an "error" column, as CSV."""
+    return error_report_response(get_object_or_404(ImportJob, pk=pk))
+
+
+def error_report_response(job: ImportJob) -> FileResponse:
+    """The CSV report, streamed from a spooled temporary file (memory up to 1 MB, then disk),
+    so a large report never sits in memory. Used by the page and the API."""
     spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     services.write_error_report(job=job, out=text)
