@@ -61,7 +61,7 @@ def ensure_tenant() -> Tenant:
 def empty_contacts() -> None:
     with schema_context(SCHEMA), connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE contacts_contacttag, contacts_contactchange, contacts_contact, contacts_tag"
+            "TRUNCATE contacts_contacttag, contacts_contactchange, contacts_contact, contacts_tag CASCADE"
         )
 
 

@@ -55,7 +55,7 @@ def ensure_contacts(count: int, reseed: bool) -> None:
             print(f"reusing {have:,} contacts in tenant {SCHEMA}")
             return
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE contacts_contact, contacts_contacttag, contacts_contactchange")
+            cursor.execute("TRUNCATE contacts_contact, contacts_contacttag, contacts_contactchange CASCADE")
         started = time.perf_counter()
         created = seed_contacts(count=count)
         elapsed = time.perf_counter() - started

@@ -71,7 +71,7 @@ def ensure_tenant(schema: str, existing: int) -> None:
             print(f"  preparing {existing:,} existing contacts in {schema} …", flush=True)
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE contacts_contact, contacts_contacttag, "
-                               "contacts_contactchange")
+                               "contacts_contactchange CASCADE")
                 if existing:
                     cursor.execute(
                         """INSERT INTO contacts_contact (email, email_normalized, first_name,
