@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -170,3 +171,82 @@ class ContactChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.contact_email} ({self.source})"
+
+
+# --- bulk operations (contacts.bulk) ----------------------------------------------------------
+
+
+class BulkKind(models.TextChoices):
+    ADD_TO_LIST = "add_to_list", "Add to list"
+    REMOVE_FROM_LIST = "remove_from_list", "Remove from list"
+    ADD_TO_CAMPAIGN = "add_to_campaign", "Add to campaign"
+    ADD_TAGS = "add_tags", "Add tags"
+    REMOVE_TAGS = "remove_tags", "Remove tags"
+    CHANGE_STATUS = "change_status", "Change status"
+    DELETE = "delete", "Delete"
+
+
+class BulkStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    UNDOING = "undoing", "Undoing"
+
+
+class BulkOperation(models.Model):
+    """One bulk action over a selection of contacts, its progress and its report. The
+    selection is kept as the user made it and re-evaluated in SQL when the action runs."""
+
+    kind = models.CharField(max_length=20, choices=BulkKind.choices)
+    params = models.JSONField(default=dict, blank=True)  # list_id, tag_ids, status, …
+    selection = models.JSONField(default=dict, blank=True)  # Selection.as_json()
+    selection_label = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
+    total = models.BigIntegerField(default=0)
+    processed = models.BigIntegerField(default=0)
+    changed = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    # {reason: {"count": n, "sample_ids": [...]}}: why contacts were not changed.
+    failures = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)  # why the whole operation stopped
+    last_id = models.BigIntegerField(default=0)  # resume point: contacts up to here are done
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    undo_until = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undo_report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class DeletedContactSnapshot(models.Model):
+    """A contact removed by a bulk delete, kept until the operation's undo window closes."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, db_index=False)
+    contact_id = models.BigIntegerField()
+    email_normalized = models.CharField(max_length=254)
+    data = models.JSONField()  # the contacts_contact row as JSON
+    tag_ids = ArrayField(models.BigIntegerField(), default=list)
+    list_ids = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "contact_id"], name="deletedcontact_op_contact_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email_normalized} (bulk #{self.operation_id})"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from contacts import views
+from contacts.bulk import views as bulk_views
 
 app_name = "contacts"
 urlpatterns = [
@@ -10,6 +11,11 @@ urlpatterns = [
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
     path("<int:pk>/delete/", views.contact_delete, name="delete"),
+    path("bulk/", bulk_views.bulk_action, name="bulk"),
+    path("bulk/history/", bulk_views.operation_list, name="bulk_list"),
+    path("bulk/<int:pk>/", bulk_views.operation_detail, name="bulk_detail"),
+    path("bulk/<int:pk>/progress", bulk_views.operation_progress, name="bulk_progress"),
+    path("bulk/<int:pk>/undo/", bulk_views.operation_undo, name="bulk_undo"),
     path("fields/", views.field_list, name="field_list"),
     path("fields/new/", views.field_create, name="field_create"),
     path("fields/<int:pk>/edit/", views.field_edit, name="field_edit"),

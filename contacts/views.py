@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -18,18 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from contacts import fields as field_services
 from contacts import services
-from contacts.forms import (
-    CF_PREFIX,
-    DEFAULT_COLUMNS,
-    STANDARD_COLUMNS,
-    ColumnsForm,
-    ContactFilterForm,
-    ContactForm,
-    CustomFieldForm,
-    column_choices,
-)
-from contacts.models import Contact, ContactChange, CustomField, Tag
-from contacts.selectors import DEFAULT_SORT, SORTS, filter_contacts, page_of_contacts
+from contacts.forms import ColumnsForm, ContactForm, CustomFieldForm
+from contacts.models import Contact, ContactChange, CustomField
+from contacts.table import contact_table_context, page_window  # noqa: F401  (page_window: re-export)
 from contacts.templatetags.contacts_tags import format_custom
 
 HISTORY_LIMIT = 100
@@ -61,38 +51,7 @@ def _custom_fields() -> list[CustomField]:
 
 
 def contact_list(request: HttpRequest) -> HttpResponse:
-    custom_fields = _custom_fields()
-    form = ContactFilterForm(
-        request.GET, tag_names=list(Tag.objects.values_list("name", flat=True))
-    )
-    filters = form.filters()
-    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else DEFAULT_SORT
-    page = page_of_contacts(
-        filter_contacts(**filters),
-        sort=sort,
-        number=_int(request.GET.get("page"), 1),
-        page_size=settings.CONTACTS_PAGE_SIZE,
-    )
-    context = {
-        "form": form,
-        "page": page,
-        "page_links": page_window(page.number, page.num_pages),
-        "columns": table_columns(request.user.contact_columns, custom_fields, sort),
-        "columns_form": ColumnsForm(
-            initial={
-                "columns": _chosen_keys(request.user.contact_columns, custom_fields),
-                "next": request.get_full_path(),
-            },
-            custom_fields=custom_fields,
-        ),
-        "sort_label": sort_label(sort),
-        "sort_param": sort if sort != DEFAULT_SORT else "",
-        "filtered": bool(filters),
-        # Only asked when the page is empty, to tell "no contacts yet" from "no match".
-        "has_contacts": bool(page.total) or Contact.objects.exists(),
-        "can_change": request.user.can("change_contacts"),
-        "can_manage_fields": request.user.can("manage_fields"),
-    }
+    context = contact_table_context(request, Contact.objects.all())
     partial = request.headers.get("HX-Request") and not request.headers.get(
         "HX-History-Restore-Request"
     )
@@ -101,69 +60,6 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     # The same URL answers with the whole page or the table part; caches must keep them apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-def sort_label(sort: str) -> str:
-    name = sort.lstrip("-")
-    if name in ("created", "updated"):
-        return f"{name}, {'newest' if sort.startswith('-') else 'oldest'} first"
-    return f"{name}, {'Z–A' if sort.startswith('-') else 'A–Z'}"
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def page_window(number: int, num_pages: int, around: int = 2) -> list[int | None]:
-    """Page numbers to link: first, last and `around` either side of the current one; None
-    marks a gap ("…")."""
-    shown = {1, num_pages, *range(number - around, number + around + 1)}
-    pages = sorted(p for p in shown if 1 <= p <= num_pages)
-    window: list[int | None] = []
-    for p in pages:
-        if window and p - window[-1] == 2:
-            window.append(p - 1)  # "…" in place of a single page would hide it for nothing
-        elif window and p - window[-1] > 2:
-            window.append(None)
-        window.append(p)
-    return window
-
-
-def _chosen_keys(saved: Any, custom_fields: list[CustomField]) -> list[str]:
-    """The user's saved columns that still exist (a custom field may have been deleted)."""
-    available = {key for key, _label in column_choices(custom_fields)}
-    keys = (
-        [k for k in saved if isinstance(k, str) and k in available]
-        if isinstance(saved, list)
-        else []
-    )
-    keys = keys or DEFAULT_COLUMNS
-    return ["email", *(k for k in keys if k != "email")]
-
-
-def table_columns(saved: Any, custom_fields: list[CustomField], sort: str) -> list[dict]:
-    by_key = {f"{CF_PREFIX}{f.key}": f for f in custom_fields}
-    columns = []
-    for key in _chosen_keys(saved, custom_fields):
-        if key in by_key:
-            heading, sort_key = by_key[key].label, ""
-        else:
-            heading, sort_key = STANDARD_COLUMNS[key]
-        column = {
-            "key": key,
-            "heading": heading,
-            "sort": None,
-            "next_sort": None,
-            "field_type": by_key[key].field_type if key in by_key else "",
-        }
-        if sort_key:
-            column["sort"] = {sort_key: "ascending", f"-{sort_key}": "descending"}.get(sort)
-            column["next_sort"] = f"-{sort_key}" if sort == sort_key else sort_key
-        columns.append(column)
-    return columns
 
 
 @require_POST

@@ -25,7 +25,7 @@ from contacts.admin import ContactAdmin, TenantOnlyAdmin
 from contacts.models import Contact
 from imports import services
 from imports.forms import ACCEPTED_FORMATS, UploadForm, format_bytes
-from imports.models import ImportJob, ImportRowError, MappingPreset
+from imports.models import ExportJob, ImportJob, ImportRowError, MappingPreset
 from imports.readers import FileRejected
 from imports.resources import ContactResource
 
@@ -176,6 +176,26 @@ class MappingPresetAdmin(TenantOnlyAdmin):
         return len(preset.headers)
 
     # A preset is saved from the mapping page, which checks it; here it can only be removed.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(TenantOnlyAdmin):
+    """Read-only: exports are made from the app, the API or `export_contacts`."""
+
+    list_display = ("label", "file_format", "status", "written_rows", "size", "created_by",
+                    "created_at", "expires_at")
+    list_filter = ("status", "file_format")
+    list_select_related = ("created_by",)
+    search_fields = ("label",)
+    readonly_fields = ("label", "source", "file_format", "columns", "status", "total_rows",
+                       "written_rows", "file", "size", "error", "created_by", "created_at",
+                       "started_at", "finished_at", "expires_at")
+
     def has_add_permission(self, request):
         return False
 

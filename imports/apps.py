@@ -19,6 +19,14 @@ def ensure_schedules(sender, **kwargs) -> None:
             "repeats": -1,
         },
     )
+    Schedule.objects.update_or_create(
+        name="Delete expired exports",
+        defaults={
+            "func": "imports.exports.tasks.delete_expired_exports",
+            "schedule_type": Schedule.HOURLY,
+            "repeats": -1,
+        },
+    )
 
 
 class ImportsConfig(AppConfig):

@@ -165,6 +165,17 @@ class MappingForm(forms.Form):
         required=False,
         help_text="Otherwise these rows are imported and flagged.",
     )
+    target_list = forms.ModelChoiceField(
+        label="Add the rows to a list",
+        queryset=ImportJob.objects.none(),  # set in __init__: the workspace's active lists
+        required=False,
+        empty_label="No list",
+        help_text="Rows that are imported or match an existing contact join the list.",
+        error_messages={"invalid_choice": "That list no longer exists; choose another."},
+    )
+    new_list = forms.CharField(
+        label="or a new list named", required=False, max_length=200,
+    )
     preset_name = forms.CharField(
         label="Save this mapping as a preset named",
         required=False,
@@ -181,9 +192,11 @@ class MappingForm(forms.Form):
                 "strategy": job.strategy,
                 "tags": ", ".join(job.tags or []),
                 "skip_undeliverable": job.skip_undeliverable,
+                "target_list": job.target_list_id,
             },
         )
         super().__init__(*args, **kwargs)
+        self._set_list_choices(job)
         self.headers = [str(h) for h in job.headers or []]
         current = job.mapping or {}
         for index, header in enumerate(self.headers):
@@ -197,6 +210,19 @@ class MappingForm(forms.Form):
                 choices=choices,
                 initial=chosen,
             )
+
+    def _set_list_choices(self, job: ImportJob) -> None:
+        from segments.models import StaticList
+        from segments.selectors import active_lists
+
+        current = StaticList.objects.filter(pk=job.target_list_id)
+        self.fields["target_list"].queryset = (active_lists() | current).order_by("name")
+
+    def clean_new_list(self) -> str:
+        from segments.services import clean_list_name
+
+        name = self.cleaned_data["new_list"]
+        return clean_list_name(name) if name.strip() else ""
 
     def column_fields(self) -> list[forms.BoundField]:
         return [self[f"col_{index}"] for index in range(len(self.headers))]

@@ -58,6 +58,10 @@ class ImportJob(models.Model):
     skip_undeliverable = models.BooleanField(
         default=False, help_text="Skip rows whose domain is disposable or cannot receive mail."
     )
+    # The rows written or matched are added to this list (memberships removed on rollback).
+    target_list = models.ForeignKey(
+        "segments.StaticList", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # --- state ---
     status = models.CharField(
         max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED
@@ -181,3 +185,60 @@ class MappingPreset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "Excel (XLSX)"
+    JSON = "json", "JSON"
+    JSONL = "jsonl", "JSON Lines"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Exporting"
+    FINISHED = "finished", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(models.Model):
+    """An export of contacts to a file in the default storage (see imports.exports)."""
+
+    # What to export: {"kind": "all" | "filter" | "list" | "ids", ...}; see imports.exports.sources.
+    source = models.JSONField(default=dict)
+    label = models.CharField(max_length=255, blank=True)
+    file_format = models.CharField(max_length=10, choices=ExportFormat.choices)
+    columns = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=20, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    total_rows = models.IntegerField(default=0)
+    written_rows = models.IntegerField(default=0)
+    file = models.CharField(max_length=500, blank=True, help_text="Path in the default storage.")
+    size = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} {self.label}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == ExportStatus.FINISHED:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, round(100 * self.written_rows / self.total_rows))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in {ExportStatus.QUEUED, ExportStatus.RUNNING}

@@ -248,7 +248,28 @@ def apply_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None) -> 
     created = _insert_new(t, p, in_chunk)
     skipped = _report_lost_races(t, p, in_chunk)
     _add_tags(t, p, in_chunk)
+    if job.target_list_id:
+        _add_to_list(job, t, p, in_chunk)
     return {"created": created, "updated": updated, "skipped": skipped}
+
+
+def _add_to_list(job: ImportJob, t: str, p: dict, in_chunk: str) -> None:
+    """The chunk's rows that were written or matched an existing contact (not refused,
+    duplicate or skipped-as-undeliverable rows) join the import's list; re-running a chunk
+    adds nothing twice."""
+    from segments.models import StaticList
+    from segments.services import ListGone, add_contacts_to_list
+
+    try:
+        add_contacts_to_list(
+            # By id only: the list may have been deleted since the job was read (ListGone).
+            static_list=StaticList(pk=job.target_list_id), source="import", source_ref=job.pk,
+            ids_sql=f"SELECT s.contact_id AS id FROM {t} s WHERE {in_chunk} "
+            "AND s.status = 'ok' AND s.contact_id IS NOT NULL",
+            params=p, actor=job.created_by,
+        )
+    except ListGone:  # deleted while the import ran: the contacts are imported all the same
+        pass
 
 
 def _update_existing(t: str, p: dict, in_chunk: str, strategy: str) -> int:
@@ -364,13 +385,19 @@ def undo_import(job: ImportJob, *, force: bool, user_id: int | None) -> dict[str
              AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
     )
     restored = _restore_updated(p, untouched)
+    from segments.services import remove_import_memberships
+
+    unlisted = remove_import_memberships(import_id=job.pk)
     deleted = purge_contacts(
         ids_sql=f"""SELECT c.id FROM imports_importchange ch
                     JOIN contacts_contact c ON c.id = ch.contact_id
                     WHERE ch.job_id = %(job)s AND ch.action = 'created' AND {untouched}""",
         params=p, actor_id=user_id, source=p["source"],
     )
-    return {"deleted": deleted, "restored": restored, "untagged": untagged}
+    counts = {"deleted": deleted, "restored": restored, "untagged": untagged}
+    if unlisted:  # only imports into a list have memberships to remove
+        counts["unlisted"] = unlisted
+    return counts
 
 
 def _restore_updated(p: dict, untouched: str) -> int:

@@ -25,6 +25,7 @@ from django.utils.text import get_valid_filename
 from contacts.models import CustomField
 from contacts.services import clean_tag_names
 from imports import pipeline
+from imports.exports.safety import neutralise
 from imports.mapping import (
     MappingError,
     auto_map,
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["FileRejected", "ImportStateError", "MappingError"]
 CONFIGURABLE = {ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED}
+UNCHANGED: Any = object()  # configure_import: leave this option as it is
 
 
 class ImportStateError(Exception):
@@ -127,9 +129,12 @@ def configure_import(
     skip_undeliverable: bool | None = None,
     preset_name: str = "",
     user=None,
+    target_list: Any = UNCHANGED,
+    new_list_name: str = "",
 ) -> ImportJob:
     """Change how the file is read, the mapping and the options; the import then needs a new
-    analysis. Side effects: updates the ImportJob (and may save a MappingPreset). Raises
+    analysis. `target_list`: a segments StaticList the written and matched rows join, or None
+    for no list; `new_list_name` names one to find or create instead. Side effects: updates the ImportJob (and may save a MappingPreset). Raises
     FileRejected, MappingError, ImportStateError or ValueError (bad strategy)."""
     _require(job, CONFIGURABLE, "This import has already started; its settings are fixed.")
     if read_settings is not None:
@@ -153,6 +158,12 @@ def configure_import(
         job.tags = clean_tag_names(tags)
     if skip_undeliverable is not None:
         job.skip_undeliverable = skip_undeliverable
+    if new_list_name.strip():
+        from segments.services import get_or_create_list
+
+        target_list = get_or_create_list(name=new_list_name, actor=user)
+    if target_list is not UNCHANGED:
+        job.target_list = target_list
     if preset_name.strip():
         job.preset = save_preset(
             name=preset_name.strip(), headers=job.headers, mapping=job.mapping, user=user
@@ -419,18 +430,19 @@ def import_progress(job: ImportJob) -> dict[str, Any]:
 
 def write_error_report(*, job: ImportJob, out: TextIO) -> None:
     """CSV of the refused and flagged rows as they were in the file, plus an "error" column,
-    so the user can fix them and import the file again."""
+    so the user can fix them and import the file again. Formula-like cells are neutralised
+    (imports.exports.safety) and the quote is stripped again when the report is imported."""
     reasons: dict[int, list[str]] = {}
     for line, reason in ImportRowError.objects.filter(job=job).values_list("line", "reason"):
         reasons.setdefault(line, []).append(reason)
     writer = csv.writer(out)
-    writer.writerow([*job.headers, "error"])
+    writer.writerow([neutralise(cell) for cell in [*job.headers, "error"]])
     if not reasons:
         return
     with default_storage.open(job.file, "rb") as stored:
         for line, cells in iter_rows(stored, _read_settings(job)):
             if line in reasons:
-                writer.writerow([*cells, " ".join(reasons[line])])
+                writer.writerow([neutralise(cell) for cell in [*cells, " ".join(reasons[line])]])
 
 
 def delete_import_file(job: ImportJob) -> None:

@@ -19,6 +19,7 @@ from django.db import connection
 from contacts.emails import InvalidEmail, normalize_email
 from contacts.models import Contact, CustomField
 from contacts.services import MAX_TAG_LENGTH, coerce_custom_value
+from imports.exports.safety import QUOTE, unprotect
 from imports.mapping import new_field_key
 from imports.models import ImportJob
 from imports.readers import ReadSettings, iter_rows
@@ -96,6 +97,12 @@ def plan_columns(job: ImportJob, custom_fields: dict[str, CustomField]) -> Colum
 
 
 
+def _unquoted(value: str) -> str:
+    """The cell without the quote our exports put before a formula-like value (see
+    imports.exports.safety), so that re-importing an export gives back the same values."""
+    return unprotect(value) if value[:1] == QUOTE else value
+
+
 def _split_full_name(value: str) -> tuple[str, str]:
     first, _, last = value.strip().partition(" ")
     return first, last.strip()
@@ -112,16 +119,20 @@ def stage_row(plan: ColumnPlan, line: int, cells: list[str]) -> tuple:
     if len(cells) != len(plan.headers):
         return refuse(None, "", f"This row has {len(cells)} values but the header has "
                       f"{len(plan.headers)} columns.")
-    raw_email = cells[plan.email]
+    raw_email = _unquoted(cells[plan.email])
     try:
         email = normalize_email(raw_email)
     except InvalidEmail as exc:
         return refuse(plan.email, raw_email, str(exc))
     texts = dict.fromkeys(TEXT_TARGETS, "")
     if plan.full_name is not None:
-        texts["first_name"], texts["last_name"] = _split_full_name(cells[plan.full_name])
+        texts["first_name"], texts["last_name"] = _split_full_name(
+            _unquoted(cells[plan.full_name])
+        )
     for index, name in plan.texts:
         value = cells[index].strip()
+        if value[:1] == QUOTE:
+            value = unprotect(value)
         if len(value) > _LIMITS[name]:
             return refuse(index, value, f"Too long: {len(value):,} characters (at most "
                           f"{_LIMITS[name]}).")
@@ -130,14 +141,15 @@ def stage_row(plan: ColumnPlan, line: int, cells: list[str]) -> tuple:
     custom = {}
     for index, key, field_type in plan.custom:
         try:
-            value = coerce_custom_value(field_type, cells[index])
+            value = coerce_custom_value(field_type, _unquoted(cells[index]))
         except ValueError as exc:
             return refuse(index, cells[index], str(exc))
         if value is not None:
             custom[key] = value
     tags = list(plan.job_tags)
     for index in plan.tags:
-        tags.extend(t.strip() for t in cells[index].replace(";", ",").split(",") if t.strip())
+        cell = _unquoted(cells[index])
+        tags.extend(t.strip() for t in cell.replace(";", ",").split(",") if t.strip())
     if any(len(t) > MAX_TAG_LENGTH for t in tags):
         return refuse(plan.tags[0] if plan.tags else None, ",".join(tags),
                       f"A tag is longer than {MAX_TAG_LENGTH} characters.")

@@ -163,6 +163,8 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
                 skip_undeliverable=form.cleaned_data["skip_undeliverable"],
                 preset_name=form.cleaned_data["preset_name"],
                 user=request.user,
+                target_list=form.cleaned_data["target_list"],
+                new_list_name=form.cleaned_data["new_list"],
             )
             services.analyse_import(job=job)
         except (MappingError, FileRejected, services.ImportStateError) as exc:

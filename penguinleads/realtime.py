@@ -3,6 +3,8 @@ group names that always carry the schema so no push can cross tenants."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from http.cookies import SimpleCookie
 from importlib import import_module
 
@@ -18,6 +20,9 @@ from django.urls import path
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django_tenants.utils import get_tenant_domain_model, schema_context
+
+NOT_FOUND = 4404  # WebSocket close codes of ProgressConsumer
+DONE = 1000  # normal closure: the job ended, there is nothing more to say
 
 
 def group_name(schema_name: str, topic: str) -> str:
@@ -111,6 +116,75 @@ class TenantTopicConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(message["event"])
 
 
+class ProgressConsumer(TenantTopicConsumer):
+    """/ws/<kind>/<id>/: one background job's progress until it is no longer active, then close.
+
+    The default channel layer is in memory, so a worker process cannot push to the web process:
+    the consumer therefore also watches the job's row (a primary-key read every half second) and
+    sends its progress whenever it changed; pushes to the group still arrive when a shared layer
+    (Redis) is configured. Subclasses name the topic, the URL's id and how to read progress."""
+
+    poll_seconds = 0.5
+    topic_prefix = ""
+    url_kwarg = "pk"
+
+    def read_progress(self, object_id: int) -> dict | None:
+        """The job's progress as JSON-able values (with "is_active"), None when there is no such
+        job in the current schema. Runs in a thread, inside the tenant's schema."""
+        raise NotImplementedError
+
+    def _read_in_schema(self, schema_name: str, object_id: int) -> dict | None:
+        with schema_context(schema_name):
+            return self.read_progress(object_id)
+
+    async def _read(self) -> dict | None:
+        read = database_sync_to_async(self._read_in_schema)
+        return await read(self.scope["schema_name"], self.object_id)
+
+    def get_topic(self) -> str:
+        return f"{self.topic_prefix}.{self.object_id}"
+
+    async def connect(self):
+        self.object_id = int(self.scope["url_route"]["kwargs"][self.url_kwarg])
+        self.watcher = None
+        user = self.scope.get("user")
+        if not self.scope.get("schema_name") or not user or not user.is_authenticated:
+            await self.close(code=4403)
+            return
+        progress = await self._read()
+        if progress is None:  # another tenant's job (or none): nothing to say
+            await self.close(code=NOT_FOUND)
+            return
+        await super().connect()
+        await self.send_json(progress)
+        if progress["is_active"]:
+            self.watcher = asyncio.ensure_future(self._watch(progress))
+        else:
+            await self.close(code=DONE)
+
+    async def _watch(self, last: dict) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            progress = await self._read()
+            if progress is None:  # deleted while watched
+                await self.close(code=NOT_FOUND)
+                return
+            if progress != last:
+                await self.send_json(progress)
+                last = progress
+            if not progress["is_active"]:
+                await self.close(code=DONE)
+                return
+
+    async def disconnect(self, code):
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None and watcher is not asyncio.current_task():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await super().disconnect(code)
+
+
 class ContactsConsumer(TenantTopicConsumer):
     """Live changes to the contact table (created / updated / deleted)."""
 
@@ -133,4 +207,7 @@ def _lazy_consumer(dotted: str):
 websocket_urlpatterns = [
     path("ws/contacts/", ContactsConsumer.as_asgi()),
     path("ws/imports/<int:job_id>/", _lazy_consumer("imports.consumers.ImportProgressConsumer")),
+    path("ws/bulk/<int:op_id>/", _lazy_consumer("contacts.bulk.consumers.BulkProgressConsumer")),
+    path("ws/exports/<int:export_id>/",
+         _lazy_consumer("imports.exports.consumers.ExportProgressConsumer")),
 ]

@@ -58,9 +58,11 @@ def test_contact_list_shows_default_columns_and_data(marketer_client):
     headings = headings_of(page)
     assert headings == ["Email", "Name", "Company", "Status", "Tags", "Created"]
     assert listed(response) == ["jane@acme.com"]
-    assert (
-        f'<tr data-contact-id="{jane.pk}"><td><a href="/contacts/{jane.pk}/">jane@acme.com</a>'
-        in page
+    # The first cell is the bulk-selection checkbox, then the email links to the profile.
+    assert re.search(
+        rf'<tr data-contact-id="{jane.pk}"><td class="select"><input type="checkbox" name="ids" '
+        rf'value="{jane.pk}"[^>]*></td><td><a href="/contacts/{jane.pk}/">jane@acme.com</a>',
+        page,
     )
     assert "<td>Jane Doe</td>" in page
     assert "<td>Acme Corp</td>" in page

@@ -2,6 +2,7 @@ import json
 import time
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
@@ -26,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--strategy", choices=Strategy.values, default=Strategy.UPDATE)
         parser.add_argument("--tags", default="", help="comma-separated tags for every row")
         parser.add_argument("--skip-undeliverable", action="store_true")
+        parser.add_argument("--list", default="", metavar="NAME",
+                            help="add the imported and matched rows to this list (created if "
+                            "missing)")
         parser.add_argument("--json", action="store_true", help="last line: a JSON summary")
 
     def handle(self, *args, **options):
@@ -67,6 +71,7 @@ class Command(BaseCommand):
                 job=job, mapping=self._mapping(job, options["mapping"]),
                 strategy=options["strategy"], tags=options["tags"].split(","),
                 skip_undeliverable=options["skip_undeliverable"],
+                new_list_name=options["list"],
             )
             services.analyse_import(job=job, inline=True)
             if job.status != ImportStatus.READY:
@@ -74,6 +79,8 @@ class Command(BaseCommand):
             return services.start_import(job=job, user=None, inline=True)
         except (FileRejected, MappingError, services.ImportStateError) as exc:
             raise CommandError(str(exc)) from None
+        except ValidationError as exc:  # an unusable --list name
+            raise CommandError(" ".join(exc.messages)) from None
 
     def _mapping(self, job, words: list[str]) -> dict | None:
         if words == ["auto"]:

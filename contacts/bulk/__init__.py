@@ -1,0 +1,1 @@
+"""Bulk actions over selections of contacts (see services.py)."""

@@ -1,0 +1,166 @@
+"""Reads of lists, members, analytics and campaign audiences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from contacts.models import Contact, ContactStatus, ValidationStatus
+from segments.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignTarget,
+    ListChange,
+    ListMembership,
+    StaticList,
+)
+
+
+def list_members(static_list: StaticList) -> QuerySet[Contact]:
+    """The contacts in a list, as a Contact queryset (filterable, sortable, pageable)."""
+    return Contact.objects.filter(
+        Exists(ListMembership.objects.filter(static_list_id=static_list.pk, contact=OuterRef("pk")))
+    )
+
+
+def visible_lists() -> QuerySet[StaticList]:
+    """Lists people manage (campaigns' own direct lists are shown on their campaign)."""
+    return StaticList.objects.filter(campaign_owned=False)
+
+
+def active_lists() -> QuerySet[StaticList]:
+    """Lists offered in pickers: not archived, not a campaign's own list."""
+    return visible_lists().filter(archived_at__isnull=True)
+
+
+def open_campaigns() -> QuerySet[Campaign]:
+    return Campaign.objects.filter(status__in=[CampaignStatus.DRAFT, CampaignStatus.ACTIVE])
+
+
+def with_member_counts(lists: QuerySet[StaticList]) -> QuerySet[StaticList]:
+    """Annotate `member_count`: one index-only count per list shown."""
+    counts = (
+        ListMembership.objects.filter(static_list=OuterRef("pk"))
+        .order_by().values("static_list").annotate(n=Count("*")).values("n")
+    )
+    return lists.annotate(
+        member_count=Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+    )
+
+
+def lists_of_contact(contact: Contact) -> list[StaticList]:
+    return list(
+        visible_lists().filter(memberships__contact=contact).order_by("name")
+    )
+
+
+# --- analytics ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ListAnalytics:
+    size: int
+    series: list[tuple[dt.datetime, int]]  # (when, size after), oldest first
+    added_7: int
+    removed_7: int
+    added_30: int
+    removed_30: int
+    valid: int
+    unsubscribed: int
+    bounced: int
+    invalid: int
+
+    def share(self, part: int) -> float:
+        return round(100 * part / self.size, 1) if self.size else 0.0
+
+
+SERIES_POINTS = 200
+
+
+def list_analytics(static_list: StaticList) -> ListAnalytics:
+    """Size over time (from the aggregated ListChange log, the last SERIES_POINTS operations,
+    plus the current size as the last point), additions/removals over 7 and 30 days, and how
+    many members are valid / unsubscribed / bounced (one pass over the members)."""
+    now = timezone.now()
+    changes = ListChange.objects.filter(static_list=static_list)
+    sums = _change_sums(static_list, now)
+    series = list(changes.order_by("-at", "-id").values_list("at", "size_after")[:SERIES_POINTS])
+    series.reverse()
+    shares = _member_shares(static_list)
+    series.append((now, shares["size"]))
+    return ListAnalytics(series=series, **sums, **shares)
+
+
+def _change_sums(static_list: StaticList, now: dt.datetime) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT coalesce(sum(added) FILTER (WHERE at >= %(d7)s), 0),
+                      coalesce(sum(removed) FILTER (WHERE at >= %(d7)s), 0),
+                      coalesce(sum(added), 0), coalesce(sum(removed), 0)
+               FROM segments_listchange WHERE static_list_id = %(list)s AND at >= %(d30)s""",
+            {"list": static_list.pk, "d7": now - dt.timedelta(days=7),
+             "d30": now - dt.timedelta(days=30)},
+        )
+        row = cursor.fetchone()
+    return dict(zip(("added_7", "removed_7", "added_30", "removed_30"), map(int, row),
+                    strict=True))
+
+
+def _member_shares(static_list: StaticList) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*),
+                      count(*) FILTER (WHERE c.validation_status = %(valid)s),
+                      count(*) FILTER (WHERE c.status = %(unsub)s),
+                      count(*) FILTER (WHERE c.status = %(bounced)s),
+                      count(*) FILTER (WHERE c.validation_status = %(invalid)s)
+               FROM segments_listmembership m JOIN contacts_contact c ON c.id = m.contact_id
+               WHERE m.static_list_id = %(list)s""",
+            {"list": static_list.pk, "valid": ValidationStatus.VALID,
+             "unsub": ContactStatus.UNSUBSCRIBED, "bounced": ContactStatus.BOUNCED,
+             "invalid": ValidationStatus.INVALID},
+        )
+        row = cursor.fetchone()
+    names = ("size", "valid", "unsubscribed", "bounced", "invalid")
+    return dict(zip(names, map(int, row), strict=True))
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+
+
+def campaign_list_ids(campaign: Campaign) -> tuple[list[int], list[int]]:
+    """(targeted list ids, excluded list ids)."""
+    targets: list[int] = []
+    excludes: list[int] = []
+    for list_id, exclude in CampaignTarget.objects.filter(campaign=campaign).values_list(
+        "static_list_id", "exclude"
+    ):
+        (excludes if exclude else targets).append(list_id)
+    return sorted(targets), sorted(excludes)
+
+
+def audience(campaign: Campaign) -> QuerySet[Contact]:
+    """Who the campaign would be sent to: members of its target lists, minus members of its
+    exclusion lists, minus unsubscribed, bounced and invalid contacts. Each contact (so each
+    email: emails are unique per workspace) once."""
+    targets, excludes = campaign_list_ids(campaign)
+    qs = Contact.objects.filter(
+        Exists(ListMembership.objects.filter(contact=OuterRef("pk"), static_list_id__in=targets)),
+        status=ContactStatus.ACTIVE,
+    ).exclude(validation_status=ValidationStatus.INVALID)
+    if excludes:
+        qs = qs.exclude(
+            Exists(ListMembership.objects.filter(contact=OuterRef("pk"),
+                                                 static_list_id__in=excludes))
+        )
+    return qs
+
+
+def count_audience(campaign: Campaign) -> int:
+    """The exact size of the audience."""
+    return audience(campaign).order_by().count()
