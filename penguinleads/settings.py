@@ -182,6 +182,9 @@ if S3_BUCKET:
             # Spool downloads of big files to disk instead of holding them in memory.
             "max_memory_size": 8 * 1024 * 1024,
             "default_acl": None,
+            # Signed download links: S3 refuses the older scheme boto falls back to with a
+            # custom endpoint.
+            "signature_version": "s3v4",
         },
     }
 
