@@ -36,8 +36,20 @@ def test_contact_table_links_to_the_export_of_its_search(marketer_client):
     ContactFactory(email="ann@acme-mail.com")
     page = html(marketer_client.get("/contacts/?q=ann&status=active"))
 
-    assert re.search(r'href="/imports/exports/new/\?q=ann&amp;status=active" data-export-link',
-                     page)
+    assert 'data-export-link href="/imports/exports/new/?q=ann&amp;status=active"' in page
+    # A search made over htmx swaps the results and the Export button with them (out of band).
+    swapped = html(marketer_client.get("/contacts/?q=bo", HTTP_HX_REQUEST="true",
+                                      HTTP_HX_TARGET="contact-results"))
+    assert ('id="export-link" data-export-link hx-swap-oob="true" '
+            'href="/imports/exports/new/?q=bo"') in swapped
+
+
+def test_list_page_links_to_the_export_of_its_members(marketer_client):
+    from segments import services as list_services
+
+    static_list = list_services.create_list(name="Spring")
+    page = html(marketer_client.get(f"/lists/{static_list.pk}/?q=ann"))
+    assert f'data-export-link href="/imports/exports/new/?list={static_list.pk}&amp;q=ann"' in page
 
 
 def test_export_form_exports_the_search_and_downloads(marketer_client, marketer):
