@@ -9,6 +9,8 @@ updated_at, and pushes one event to the tenant's open list pages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -426,3 +428,74 @@ def add_contacts_to_campaign(
     return add_contacts_to_list(
         static_list=direct, ids_sql=ids_sql, params=params, source=source, actor=actor
     )
+
+
+# --- removing the contacts of a file ------------------------------------------------------------
+
+
+@dataclass
+class FileRemoval:
+    """What "remove the contacts of this file" did, for the page that reports it."""
+
+    rows: int = 0
+    removed: int = 0
+    not_members: int = 0  # contacts of this workspace that were not in the list
+    unknown: int = 0  # valid addresses of no contact here
+    invalid: int = 0  # rows whose cell is not an email address
+    email_column: str = ""
+
+
+def remove_file_contacts(*, static_list: StaticList, fileobj, filename: str, actor=None
+                         ) -> FileRemoval:
+    """Remove from the list the contacts whose emails a file holds (CSV/TSV, XLSX or XLS; the
+    email column is found as the import finds it). The file is streamed into a temporary table
+    (memory flat), then one set-based removal. Side effects: see remove_contacts_from_list
+    (source "csv"). Raises imports.readers.FileRejected for an unusable file or one without an
+    email column, ListGone for a deleted list."""
+    from imports.mapping import auto_map
+    from imports.readers import FileRejected, iter_rows, sniff
+
+    sniffed = sniff(fileobj, filename=filename)
+    mapping = auto_map(sniffed.headers, sniffed.preview, custom_fields=[])
+    column = next((int(k) for k, target in mapping.items() if target == "email"), None)
+    if column is None:
+        raise FileRejected("No column of email addresses was found in this file.")
+    report = FileRemoval(email_column=sniffed.headers[column])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE removal_emails (email text) ON COMMIT DROP")
+        fileobj.seek(0)
+        with cursor.cursor.copy("COPY removal_emails (email) FROM STDIN") as copy:
+            for _line, cells in iter_rows(fileobj, sniffed.settings):
+                report.rows += 1
+                email = _normalized_or_none(cells[column] if column < len(cells) else "")
+                if email is None:
+                    report.invalid += 1
+                else:
+                    copy.write_row((email,))
+        cursor.execute(
+            """SELECT count(DISTINCT e.email), count(DISTINCT c.id) FILTER (WHERE m.contact_id
+                      IS NULL AND c.id IS NOT NULL)
+               FROM removal_emails e
+               LEFT JOIN contacts_contact c ON c.email_normalized = e.email
+               LEFT JOIN segments_listmembership m
+                      ON m.contact_id = c.id AND m.static_list_id = %s
+               WHERE c.id IS NULL OR m.contact_id IS NULL""",
+            [static_list.pk],
+        )
+        missing, report.not_members = cursor.fetchone()
+        report.unknown = missing - report.not_members
+        report.removed = remove_contacts_from_list(
+            static_list=static_list, source="csv", actor=actor, params=[],
+            ids_sql="SELECT c.id FROM contacts_contact c "
+                    "JOIN removal_emails e ON e.email = c.email_normalized",
+        )
+    return report
+
+
+def _normalized_or_none(raw: str) -> str | None:
+    from contacts.emails import InvalidEmail, normalize_email
+
+    try:
+        return normalize_email(raw).normalized
+    except InvalidEmail:
+        return None

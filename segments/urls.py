@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/archive/", views.list_archive, name="archive"),
     path("<int:pk>/delete/", views.list_delete, name="delete"),
     path("<int:pk>/analytics/", views.list_analytics, name="analytics"),
+    path("<int:pk>/remove-file/", views.list_remove_file, name="remove_file"),
 ]

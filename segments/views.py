@@ -8,14 +8,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from contacts.models import Contact
 from contacts.table import contact_table_context
-from imports.forms import ACCEPTED_FORMATS
+from imports.forms import ACCEPTED_FORMATS, UploadForm
 from imports.readers import FileRejected
 from segments import selectors, services
 from segments.charts import size_chart
@@ -182,6 +182,28 @@ def list_from_csv(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/from_csv.html",
                   {"form": form, "accepted_formats": ACCEPTED_FORMATS},
                   status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def list_remove_file(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove from the list the contacts whose emails a file holds; report what happened."""
+    require(request, "change_contacts")
+    static_list = _list_or_404(pk)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = services.remove_file_contacts(static_list=static_list, fileobj=upload,
+                                                   filename=upload.name, actor=request.user)
+        except FileRejected as exc:
+            form.add_error("file", str(exc))
+        except services.ListGone as exc:
+            raise Http404(str(exc)) from None
+    return render(request, "segments/remove_file.html", {
+        "static_list": static_list, "form": form, "report": report,
+        "accepted_formats": ACCEPTED_FORMATS,
+    }, status=400 if form.errors else 200)
 
 
 # --- a contact's lists (from its profile) --------------------------------------------------------
