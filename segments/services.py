@@ -218,11 +218,14 @@ def add_contacts_to_list(
     source: str,
     source_ref: int | None = None,
     actor=None,
+    record: bool = True,
 ) -> int:
     """Add the contacts whose ids `ids_sql` selects (unknown ids are ignored) to the list.
     Idempotent: contacts already in it keep their original membership. Side effects: inserts
-    ListMembership rows, one ListChange row when something was added, bumps updated_at,
-    pushes an event. Raises ListGone if the list was deleted. Returns how many were added."""
+    ListMembership rows, one ListChange row when something was added (unless `record` is
+    False: a caller working in chunks records the whole operation once, with
+    record_list_change), bumps updated_at, pushes an event. Raises ListGone if the list was
+    deleted. Returns how many were added."""
     source = _clean_source(source)
     actor_id = getattr(actor, "pk", None)
     with transaction.atomic():
@@ -239,7 +242,7 @@ def add_contacts_to_list(
                 params,
             )
             added = cursor.rowcount
-        if added:
+        if added and record:
             _record(static_list, added=added, source=source, source_ref=source_ref, actor=actor)
     return added
 
@@ -252,10 +255,12 @@ def remove_contacts_from_list(
     source: str,
     source_ref: int | None = None,
     actor=None,
+    record: bool = True,
 ) -> int:
     """Remove the contacts whose ids `ids_sql` selects from the list (others are ignored).
-    Side effects: deletes ListMembership rows, one ListChange row when something was removed,
-    bumps updated_at, pushes an event. Raises ListGone. Returns how many were removed."""
+    Side effects: deletes ListMembership rows, one ListChange row when something was removed
+    (unless `record` is False, as in add_contacts_to_list), bumps updated_at, pushes an event.
+    Raises ListGone. Returns how many were removed."""
     source = _clean_source(source)
     with transaction.atomic():
         _lock_list(static_list)
@@ -267,7 +272,7 @@ def remove_contacts_from_list(
                 params,
             )
             removed = cursor.rowcount
-        if removed:
+        if removed and record:
             _record(static_list, removed=removed, source=source, source_ref=source_ref,
                     actor=actor)
     return removed
@@ -420,14 +425,29 @@ def ensure_direct_list(*, campaign: Campaign) -> StaticList:
 
 
 def add_contacts_to_campaign(
-    *, campaign: Campaign, ids_sql: str, params: list, source: str, actor=None
+    *, campaign: Campaign, ids_sql: str, params: list, source: str, actor=None,
+    record: bool = True,
 ) -> int:
     """"Add to campaign": add the contacts to the campaign's direct list (see
     ensure_direct_list). Side effects: as add_contacts_to_list. Returns how many were added."""
     direct = ensure_direct_list(campaign=campaign)
     return add_contacts_to_list(
-        static_list=direct, ids_sql=ids_sql, params=params, source=source, actor=actor
+        static_list=direct, ids_sql=ids_sql, params=params, source=source, actor=actor,
+        record=record,
     )
+
+
+def record_list_change(
+    *, static_list: StaticList, added: int = 0, removed: int = 0, source: str,
+    source_ref: int | None = None, actor=None,
+) -> None:
+    """Record one operation that added/removed members in chunks (with record=False): one
+    ListChange row with the list's size after it, "last updated", a push. Raises ListGone."""
+    source = _clean_source(source)
+    with transaction.atomic():
+        _lock_list(static_list)
+        _record(static_list, added=added, removed=removed, source=source,
+                source_ref=source_ref, actor=actor)
 
 
 # --- removing the contacts of a file ------------------------------------------------------------

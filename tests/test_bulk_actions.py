@@ -229,6 +229,26 @@ def test_large_selection_runs_as_a_job_in_chunks(tenant, marketer, monkeypatch):
     assert ContactChange.objects.filter(source=f"bulk:{op.pk}").count() == 7
 
 
+def test_chunked_add_to_list_is_one_change_in_the_lists_analytics(tenant, marketer,
+                                                                   monkeypatch):
+    from segments.models import ListChange
+
+    contacts = make_contacts(7)
+    static_list = lists.create_list(name="Big", actor=marketer)
+    monkeypatch.setattr(services, "MEMBERSHIP_CHUNK_SIZE", 3)
+    op = services.start_bulk_operation(
+        kind="add_to_list", selection=Selection(all_matching=True),
+        options={"list_id": str(static_list.pk)}, user=marketer, inline_limit=5,
+    )
+    tasks.run_bulk_task(connection.schema_name, op.pk)
+    op.refresh_from_db()
+    assert (op.status, op.processed, op.changed) == ("finished", 7, 7)
+    assert ListMembership.objects.filter(static_list=static_list).count() == len(contacts)
+    changes = list(ListChange.objects.filter(static_list=static_list)
+                   .values_list("added", "removed", "size_after", "source", "source_ref"))
+    assert changes == [(7, 0, 7, "bulk", op.pk)]  # three chunks, one recorded operation
+
+
 def test_progress_json_and_page(tenant, marketer, marketer_client):
     make_contacts(3)
     op = services.start_bulk_operation(kind="add_tags", selection=Selection(all_matching=True),

@@ -100,7 +100,7 @@ def test_removing_from_a_deleted_list_says_so(tenant, marketer, marketer_client)
 def test_list_deleted_while_the_job_runs_fails_with_partial_report(tenant, marketer, monkeypatch):
     contacts = make_contacts(5)
     static_list = lists.create_list(name="Short-lived", actor=marketer)
-    monkeypatch.setattr(services, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(services, "MEMBERSHIP_CHUNK_SIZE", 2)
     op = services.start_bulk_operation(
         kind="add_to_list", selection=Selection(ids=[c.pk for c in contacts]),
         options={"list_id": str(static_list.pk)}, user=marketer, inline_limit=0,

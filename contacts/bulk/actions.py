@@ -119,9 +119,13 @@ PREPARE: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
 # --- one chunk --------------------------------------------------------------------------------
 
 
+MEMBERSHIP_KINDS = (BulkKind.ADD_TO_LIST, BulkKind.REMOVE_FROM_LIST, BulkKind.ADD_TO_CAMPAIGN)
+
+
 def apply(op: BulkOperation, ids: list[int]) -> int:
-    """Apply the operation to `ids` (existing contacts, locked by the caller, inside its
-    transaction). Returns how many contacts it changed. Raises BulkStopped."""
+    """Apply an action that changes contacts to `ids` (existing contacts, locked by the
+    caller, inside its transaction). Returns how many contacts it changed. Raises
+    BulkStopped."""
     return APPLY[op.kind](op, ids)
 
 
@@ -147,29 +151,35 @@ def _list_deleted(op: BulkOperation) -> Exception:
     )
 
 
-def _add_to_list(op: BulkOperation, ids: list[int]) -> int:
-    return _membership(op, ids, "add_contacts_to_list")
+def apply_to_range(op: BulkOperation, ids_sql: str, params: list) -> int:
+    """Apply a membership action (MEMBERSHIP_KINDS) to the contacts `ids_sql` selects — a
+    chunk of the selection as an id range, so no ids travel through Python. Returns how many
+    memberships changed. Raises BulkStopped."""
+    return APPLY_TO_RANGE[op.kind](op, ids_sql, params)
 
 
-def _remove_from_list(op: BulkOperation, ids: list[int]) -> int:
-    return _membership(op, ids, "remove_contacts_from_list")
+def _add_to_list(op: BulkOperation, ids_sql: str, params: list) -> int:
+    return _membership(op, ids_sql, params, "add_contacts_to_list")
 
 
-def _membership(op: BulkOperation, ids: list[int], function: str) -> int:
+def _remove_from_list(op: BulkOperation, ids_sql: str, params: list) -> int:
+    return _membership(op, ids_sql, params, "remove_contacts_from_list")
+
+
+def _membership(op: BulkOperation, ids_sql: str, params: list, function: str) -> int:
     from segments import services as lists
 
-    sql, params = _ids_sql(ids)
     static_list = _list_or_stop(op)
     try:
         return getattr(lists, function)(
-            static_list=static_list, ids_sql=sql, params=params, source="bulk",
-            source_ref=op.pk, actor=op.created_by,
+            static_list=static_list, ids_sql=ids_sql, params=params, source="bulk",
+            source_ref=op.pk, actor=op.created_by, record=False,
         )
     except lists.ListGone:  # deleted between our look and the write
         raise _list_deleted(op) from None
 
 
-def _add_to_campaign(op: BulkOperation, ids: list[int]) -> int:
+def _add_to_campaign(op: BulkOperation, ids_sql: str, params: list) -> int:
     from contacts.bulk.services import BulkStopped
     from segments import services as lists
     from segments.models import Campaign
@@ -177,10 +187,33 @@ def _add_to_campaign(op: BulkOperation, ids: list[int]) -> int:
     campaign = Campaign.objects.filter(pk=op.params["campaign_id"]).first()
     if campaign is None:
         raise BulkStopped(CAMPAIGN_GONE)
-    sql, params = _ids_sql(ids)
     return lists.add_contacts_to_campaign(
-        campaign=campaign, ids_sql=sql, params=params, source="bulk", actor=op.created_by
+        campaign=campaign, ids_sql=ids_sql, params=params, source="bulk",
+        actor=op.created_by, record=False,
     )
+
+
+def record_membership_change(op: BulkOperation) -> None:
+    """Membership actions write their chunks unrecorded: the list's analytics get the whole
+    operation as one change when it ends (or stops part-way)."""
+    from segments import services as lists
+    from segments.models import Campaign, StaticList
+
+    if not op.changed or op.kind not in MEMBERSHIP_KINDS:
+        return
+    if op.kind == BulkKind.ADD_TO_CAMPAIGN:
+        campaign = Campaign.objects.filter(pk=op.params["campaign_id"]).first()
+        static_list = campaign.direct_list if campaign else None
+    else:
+        static_list = StaticList.objects.filter(pk=op.params["list_id"]).first()
+    if static_list is None:
+        return  # deleted: nothing left to record on
+    counts = {"removed" if op.kind == BulkKind.REMOVE_FROM_LIST else "added": op.changed}
+    try:
+        lists.record_list_change(static_list=static_list, source="bulk", source_ref=op.pk,
+                                 actor=op.created_by, **counts)
+    except lists.ListGone:
+        pass
 
 
 # Tag names of a contact as it was at the start of the statement, sorted as the UI does.
@@ -277,10 +310,12 @@ def _delete(op: BulkOperation, ids: list[int]) -> int:
                           source=f"bulk:{op.pk}")
 
 
-APPLY: dict[str, Callable[[BulkOperation, list[int]], int]] = {
+APPLY_TO_RANGE: dict[str, Callable[[BulkOperation, str, list], int]] = {
     BulkKind.ADD_TO_LIST: _add_to_list,
     BulkKind.REMOVE_FROM_LIST: _remove_from_list,
     BulkKind.ADD_TO_CAMPAIGN: _add_to_campaign,
+}
+APPLY: dict[str, Callable[[BulkOperation, list[int]], int]] = {
     BulkKind.ADD_TAGS: _add_tags,
     BulkKind.REMOVE_TAGS: _remove_tags,
     BulkKind.CHANGE_STATUS: _change_status,

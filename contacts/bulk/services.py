@@ -5,6 +5,9 @@ Work is set-based and chunked: the selection is re-evaluated in SQL and walked i
 CHUNK_SIZE contacts at a time; each chunk is one transaction that first locks its contacts in
 id order (so two bulk jobs over the same contacts wait for each other instead of deadlocking),
 then changes them with a few statements and records their history in one INSERT … SELECT.
+Membership actions (lists, campaigns) leave the contact rows alone and take no row locks (the
+list's own row lock orders concurrent changes to one list; locking a million contacts would
+cost more than the action itself): their chunks are id ranges that never leave SQL.
 The operation row keeps the counters, the failure reasons and where it got to (`last_id`), so
 a job re-run after a crash resumes where it stopped."""
 
@@ -25,6 +28,10 @@ from penguinleads.realtime import push
 CHUNK_SIZE = 20_000
 INLINE_LIMIT = 1_000  # selections up to this size run inside the request
 UNDO_DAYS = 30
+# Membership actions write one narrow row per contact and no history: bigger chunks, fewer
+# round trips (a million contacts in 10 chunks rather than 50).
+MEMBERSHIP_CHUNK_SIZE = 100_000
+LOCKS = {BulkKind.DELETE: "FOR UPDATE"}  # row lock on a chunk's contacts; else NO KEY UPDATE
 SAMPLE_IDS = 20
 FAILURE_LABELS = {
     "not_found": "no longer exist (deleted before the action reached them)",
@@ -111,33 +118,66 @@ def run_bulk_operation(op: BulkOperation) -> None:
 
 def _run_chunk(op: BulkOperation, sql: str, params: list) -> bool:
     """One chunk in its own transaction; False when the selection is exhausted."""
-    lock = "FOR UPDATE" if op.kind == BulkKind.DELETE else "FOR NO KEY UPDATE"
+    size = _chunk_size(op)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT c.id FROM contacts_contact c
-                    WHERE c.id IN (SELECT s.id FROM ({sql}) s WHERE s.id > %s
-                                   ORDER BY s.id LIMIT %s)
-                    ORDER BY c.id {lock}""",
-                [*params, op.last_id, CHUNK_SIZE],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
+        if op.kind in actions.MEMBERSHIP_KINDS:
+            count, changed, last_id = _membership_chunk(op, sql, params, size)
+        else:
+            ids = _locked_chunk(op, sql, params, size)
+            count, last_id = len(ids), ids[-1] if ids else None
+            changed = actions.apply(op, ids) if ids else 0
+        if not count:
             return False
-        changed = actions.apply(op, ids)
         BulkOperation.objects.filter(pk=op.pk).update(
-            processed=op.processed + len(ids), changed=op.changed + changed,
-            last_id=ids[-1], heartbeat_at=timezone.now(),
+            processed=op.processed + count, changed=op.changed + changed,
+            last_id=last_id, heartbeat_at=timezone.now(),
         )
         op.refresh_from_db()
         _push_progress(op)
         push(schema_name=connection.schema_name, topic="contacts",
              event={"action": "batch", "ids": []})
-    return len(ids) == CHUNK_SIZE
+    return count == size
+
+
+def _locked_chunk(op: BulkOperation, sql: str, params: list, size: int) -> list[int]:
+    """The chunk's contact ids, locked in id order."""
+    lock = LOCKS.get(op.kind, "FOR NO KEY UPDATE")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT c.id FROM contacts_contact c
+                WHERE c.id IN (SELECT s.id FROM ({sql}) s WHERE s.id > %s
+                               ORDER BY s.id LIMIT %s)
+                ORDER BY c.id {lock}""",
+            [*params, op.last_id, size],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _membership_chunk(op: BulkOperation, sql: str, params: list, size: int
+                      ) -> tuple[int, int, int | None]:
+    """(contacts, memberships changed, last id) of one chunk of a membership action. The
+    chunk is the id range of the selection's next `size` contacts; it never leaves SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(*), max(x.id) FROM (SELECT s.id FROM ({sql}) s WHERE s.id > %s
+                                                 ORDER BY s.id LIMIT %s) x""",
+            [*params, op.last_id, size],
+        )
+        count, last_id = cursor.fetchone()
+    if not count:
+        return 0, 0, None
+    in_range = f"SELECT s.id FROM ({sql}) s WHERE s.id > %s AND s.id <= %s"
+    changed = actions.apply_to_range(op, in_range, [*params, op.last_id, last_id])
+    return count, changed, last_id
+
+
+def _chunk_size(op: BulkOperation) -> int:
+    return MEMBERSHIP_CHUNK_SIZE if op.kind in actions.MEMBERSHIP_KINDS else CHUNK_SIZE
 
 
 def _finish(op: BulkOperation, *, status: str, error: str = "") -> None:
     op.refresh_from_db()
+    actions.record_membership_change(op)
     selection = Selection.from_json(op.selection)
     fields: dict[str, Any] = {"status": status, "error": error, "finished_at": timezone.now()}
     if status == BulkStatus.FINISHED:
