@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from contacts.changes import contacts_changed
 from contacts.emails import InvalidEmail, normalize_email
 from contacts.models import (
     ChangeAction,
@@ -300,6 +301,7 @@ def create_contact(
         changes=changes, actor=actor, source=source,
     )
     _push("created", [contact.pk])
+    contacts_changed(contact_ids=[contact.pk])
     return contact
 
 
@@ -336,6 +338,7 @@ def update_contact(
         changes=changes, actor=actor, source=source,
     )
     _push("updated", [contact.pk])
+    contacts_changed(contact_ids=[contact.pk])
     return contact
 
 
@@ -462,6 +465,7 @@ def upsert_contacts(*, items: list[Any], actor=None, source: str = "api") -> lis
     _add_batch_tags(valid, results)
     _write_changes(changes, actor=actor, source=source)
     _push("batch", [change[0].id for change in changes])
+    contacts_changed(contact_ids=[r.id for r in results if r.id])  # also tags-only changes
     return results
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
+from contacts.changes import contacts_changed
 from contacts.services import purge_contacts
 from imports.models import ImportJob, ImportRowError, Strategy
 from imports.staging import TEXT_TARGETS, stage_table
@@ -250,7 +251,16 @@ def apply_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None) -> 
     _add_tags(t, p, in_chunk)
     if job.target_list_id:
         _add_to_list(job, t, p, in_chunk)
+    _notify_changed(t, p, in_chunk)
     return {"created": created, "updated": updated, "skipped": skipped}
+
+
+def _notify_changed(t: str, p: dict, in_chunk: str) -> None:
+    """contacts.changes: the chunk's written or matched contacts (segments follow them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT s.contact_id FROM {t} s WHERE {in_chunk} AND s.status = 'ok' "
+                       "AND s.contact_id IS NOT NULL", p)
+        contacts_changed(contact_ids=[row[0] for row in cursor.fetchall()])
 
 
 def _add_to_list(job: ImportJob, t: str, p: dict, in_chunk: str) -> None:

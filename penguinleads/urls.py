@@ -15,7 +15,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("lists/", include("segments.urls")),
     path("campaigns/", include("segments.campaign_urls")),
-    path("segments/", views.coming_soon, {"section": "segments"}, name="segments"),
+    path("segments/", include("segments.dynamic.urls")),
     path("imports/", include("imports.urls")),
     path("api/v1/", include("penguinleads.api.urls")),
     path("support-login/<str:token>/", tenant_views.support_login, name="support_login"),

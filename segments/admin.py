@@ -9,7 +9,14 @@ from django.contrib import admin
 
 from contacts.admin import TenantOnlyAdmin
 from segments import selectors, services
-from segments.models import Campaign, CampaignTarget, ListChange, StaticList
+from segments.models import (
+    Campaign,
+    CampaignTarget,
+    ListChange,
+    Segment,
+    SegmentRefresh,
+    StaticList,
+)
 
 
 class ListChangeInline(admin.TabularInline):
@@ -56,7 +63,7 @@ class StaticListAdmin(TenantOnlyAdmin):
 class CampaignTargetInline(admin.TabularInline):
     model = CampaignTarget
     extra = 0
-    autocomplete_fields = ("static_list",)
+    autocomplete_fields = ("static_list", "segment")
 
 
 @admin.register(Campaign)
@@ -70,3 +77,44 @@ class CampaignAdmin(TenantOnlyAdmin):
     @admin.display(description="Audience")
     def audience_size(self, obj: Campaign) -> int:
         return selectors.count_audience(obj)
+
+
+# --- dynamic segments: read-only here (rules are edited on the pages or over the API) ----------
+
+
+class SegmentRefreshInline(admin.TabularInline):
+    model = SegmentRefresh
+    fields = ("started_at", "kind", "entered", "left", "size_after", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-started_at", "-id")
+    max_num = 0
+
+
+@admin.register(Segment)
+class SegmentAdmin(TenantOnlyAdmin):
+    list_display = ("name", "member_count", "last_refreshed_at", "refresh_error", "created_by")
+    search_fields = ("name", "description")
+    readonly_fields = ("name", "description", "rules", "exclude", "member_count",
+                       "last_refreshed_at", "refresh_error", "created_by", "created_at",
+                       "updated_at")
+    fields = readonly_fields
+    inlines = [SegmentRefreshInline]
+    actions = ["refresh_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Recompute the members of the selected segments now")
+    def refresh_now(self, request, queryset):
+        from segments.dynamic.services import refresh_now
+
+        done = [refresh_now(segment=segment) for segment in queryset]
+        self.message_user(request, f"{sum(r is not None for r in done)} segment(s) refreshed.")

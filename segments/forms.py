@@ -67,8 +67,16 @@ class CampaignTargetsForm(forms.Form):
         label="Except the members of", queryset=StaticList.objects.none(), required=False,
         widget=forms.CheckboxSelectMultiple,
     )
+    target_segments = forms.ModelMultipleChoiceField(
+        label="…and of the segments", queryset=StaticList.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    exclude_segments = forms.ModelMultipleChoiceField(
+        label="…and of the segments", queryset=StaticList.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
 
-    def __init__(self, *args: Any, lists, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lists, segments=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in ("targets", "exclusions"):
             self.fields[name].queryset = lists
@@ -76,6 +84,13 @@ class CampaignTargetsForm(forms.Form):
                 "One of the lists chosen no longer exists; it may have been deleted."
             )
             self.fields[name].error_messages["invalid_pk_value"] = "Not a list."
+        for name in ("target_segments", "exclude_segments"):
+            self.fields[name].queryset = segments if segments is not None else (
+                StaticList.objects.none())
+            self.fields[name].error_messages["invalid_choice"] = (
+                "One of the segments chosen no longer exists; it may have been deleted."
+            )
+            self.fields[name].error_messages["invalid_pk_value"] = "Not a segment."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -83,4 +98,9 @@ class CampaignTargetsForm(forms.Form):
         if both:
             names = ", ".join(sorted(f"“{lst.name}”" for lst in both))
             raise ValidationError(f"A list can't be both a target and an exclusion: {names}.")
+        both = set(data.get("target_segments") or []) & set(data.get("exclude_segments") or [])
+        if both:
+            names = ", ".join(sorted(f"“{s.name}”" for s in both))
+            raise ValidationError(
+                f"A segment can't be both a target and an exclusion: {names}.")
         return data

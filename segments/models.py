@@ -134,9 +134,17 @@ class Campaign(models.Model):
 
 
 class CampaignTarget(models.Model):
+    """A list or a dynamic segment a campaign targets or excludes (exactly one of the two)."""
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     static_list = models.ForeignKey(
-        StaticList, on_delete=models.CASCADE, related_name="campaign_targets"
+        StaticList, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="campaign_targets",
+    )
+    # PROTECT: segments.dynamic.services.delete_segment refuses while a campaign uses it.
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="campaign_targets",
     )
     exclude = models.BooleanField(default=False)
 
@@ -144,7 +152,93 @@ class CampaignTarget(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "static_list"],
                                     name="campaigntarget_unique"),
+            models.UniqueConstraint(fields=["campaign", "segment"],
+                                    name="campaigntarget_segment_unique"),
+            models.CheckConstraint(
+                condition=(Q(static_list__isnull=False, segment__isnull=True)
+                           | Q(static_list__isnull=True, segment__isnull=False)),
+                name="campaigntarget_list_xor_segment",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{'exclude' if self.exclude else 'target'} list {self.static_list_id}"
+        what = (f"list {self.static_list_id}" if self.static_list_id
+                else f"segment {self.segment_id}")
+        return f"{'exclude' if self.exclude else 'target'} {what}"
+
+
+# --- dynamic segments (issue 5; engine in segments/dynamic/) ------------------------------------
+
+
+class Segment(models.Model):
+    """A saved rule tree (segments.rules public shape) whose members are materialised in
+    SegmentMembership by segments.dynamic.refresh; member_count is as of the last refresh."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    rules = models.JSONField(default=dict)
+    exclude = models.JSONField(default=dict, blank=True)  # same shape; empty excludes nobody
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    member_count = models.IntegerField(default=0)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="segment_name_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    # No database foreign key to contacts (bulk speed, see ListMembership); migration 0002's
+    # trigger deletes the memberships of deleted contacts.
+    pk = models.CompositePrimaryKey("segment_id", "contact_id")
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="memberships", db_constraint=False
+    )
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.DO_NOTHING, related_name="segment_memberships",
+        db_index=False, db_constraint=False,
+    )
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["contact"], name="segmentmembership_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in segment {self.segment_id}"
+
+
+class SegmentRefreshKind(models.TextChoices):
+    FULL = "full", "Full"
+    INCREMENTAL = "incremental", "Incremental"
+
+
+class SegmentRefresh(models.Model):
+    """One recalculation of a segment: who entered, who left, the size after (analytics)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="refreshes")
+    kind = models.CharField(max_length=12, choices=SegmentRefreshKind.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    size_after = models.IntegerField()
+    entered = models.IntegerField(default=0)
+    left = models.IntegerField(default=0)
+    duration_ms = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [
+            models.Index(fields=["segment", "started_at"], name="segmentrefresh_seg_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"segment {self.segment_id}: +{self.entered} -{self.left}"

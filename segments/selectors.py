@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -17,6 +17,8 @@ from segments.models import (
     CampaignTarget,
     ListChange,
     ListMembership,
+    Segment,
+    SegmentMembership,
     StaticList,
 )
 
@@ -137,48 +139,84 @@ def campaign_list_ids(campaign: Campaign) -> tuple[list[int], list[int]]:
     """(targeted list ids, excluded list ids)."""
     targets: list[int] = []
     excludes: list[int] = []
-    for list_id, exclude in CampaignTarget.objects.filter(campaign=campaign).values_list(
-        "static_list_id", "exclude"
-    ):
+    for list_id, exclude in CampaignTarget.objects.filter(
+        campaign=campaign, static_list__isnull=False
+    ).values_list("static_list_id", "exclude"):
         (excludes if exclude else targets).append(list_id)
     return sorted(targets), sorted(excludes)
 
 
+def campaign_segment_ids(campaign: Campaign) -> tuple[list[int], list[int]]:
+    """(targeted segment ids, excluded segment ids)."""
+    targets: list[int] = []
+    excludes: list[int] = []
+    for segment_id, exclude in CampaignTarget.objects.filter(
+        campaign=campaign, segment__isnull=False
+    ).values_list("segment_id", "exclude"):
+        (excludes if exclude else targets).append(segment_id)
+    return sorted(targets), sorted(excludes)
+
+
+def _members_of(lists: list[int], segments: list[int]) -> Q:
+    return (Q(Exists(ListMembership.objects.filter(contact=OuterRef("pk"),
+                                                   static_list_id__in=lists)))
+            | Q(Exists(SegmentMembership.objects.filter(contact=OuterRef("pk"),
+                                                        segment_id__in=segments))))
+
+
 def audience(campaign: Campaign) -> QuerySet[Contact]:
-    """Who the campaign would be sent to: members of its target lists, minus members of its
-    exclusion lists, minus unsubscribed, bounced and invalid contacts. Each contact (so each
-    email: emails are unique per workspace) once."""
+    """Who the campaign would be sent to: members of its target lists and segments (segment
+    members as of their last refresh), minus members of its exclusion lists and segments,
+    minus unsubscribed, bounced and invalid contacts. Each contact (so each email: emails are
+    unique per workspace) once."""
     targets, excludes = campaign_list_ids(campaign)
+    segment_targets, segment_excludes = campaign_segment_ids(campaign)
     qs = Contact.objects.filter(
-        Exists(ListMembership.objects.filter(contact=OuterRef("pk"), static_list_id__in=targets)),
-        status=ContactStatus.ACTIVE,
+        _members_of(targets, segment_targets), status=ContactStatus.ACTIVE,
     ).exclude(validation_status=ValidationStatus.INVALID)
-    if excludes:
-        qs = qs.exclude(
-            Exists(ListMembership.objects.filter(contact=OuterRef("pk"),
-                                                 static_list_id__in=excludes))
-        )
+    if excludes or segment_excludes:
+        qs = qs.exclude(_members_of(excludes, segment_excludes))
     return qs
 
 
 def count_audience(campaign: Campaign) -> int:
     """The exact size of `audience(campaign)`, counted from the memberships alone: the distinct
-    members of the targets, minus the excluded, minus the small indexed set of contacts that
-    may not be sent to (contact_unsendable_idx) — without reading a million contact rows."""
+    members of the target lists and segments, minus the excluded, minus the small indexed set
+    of contacts that may not be sent to (contact_unsendable_idx) — without reading a million
+    contact rows."""
     targets, excludes = campaign_list_ids(campaign)
-    if not targets:
+    segment_targets, segment_excludes = campaign_segment_ids(campaign)
+    if not targets and not segment_targets:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT count(*) FROM (
-                   SELECT DISTINCT m.contact_id FROM segments_listmembership m
-                   WHERE m.static_list_id = ANY(%(targets)s)) a
+                   SELECT m.contact_id FROM segments_listmembership m
+                   WHERE m.static_list_id = ANY(%(targets)s)
+                   UNION
+                   SELECT g.contact_id FROM segments_segmentmembership g
+                   WHERE g.segment_id = ANY(%(segment_targets)s)) a
                WHERE NOT EXISTS (SELECT 1 FROM segments_listmembership x
                                  WHERE x.static_list_id = ANY(%(excludes)s)
                                    AND x.contact_id = a.contact_id)
+                 AND NOT EXISTS (SELECT 1 FROM segments_segmentmembership y
+                                 WHERE y.segment_id = ANY(%(segment_excludes)s)
+                                   AND y.contact_id = a.contact_id)
                  AND NOT EXISTS (SELECT 1 FROM contacts_contact c
                                  WHERE c.id = a.contact_id
                                    AND (c.status <> 'active' OR c.validation_status = 'invalid'))""",
-            {"targets": targets, "excludes": excludes},
+            {"targets": targets, "excludes": excludes, "segment_targets": segment_targets,
+             "segment_excludes": segment_excludes},
         )
         return cursor.fetchone()[0]
+
+
+# --- dynamic segments ---------------------------------------------------------------------------
+
+
+def segment_members(segment: Segment) -> QuerySet[Contact]:
+    """The contacts in `segment` as of its last refresh (the materialised membership), in the
+    contact table's usual order; filter and paginate it like any contact queryset."""
+    return Contact.objects.filter(
+        Exists(SegmentMembership.objects.filter(contact=OuterRef("pk"), segment_id=segment.pk))
+    )

@@ -378,10 +378,12 @@ def update_campaign(*, campaign: Campaign, name: str, status: str) -> Campaign:
 
 
 def set_campaign_targets(*, campaign: Campaign, target_ids: list[int],
-                         exclude_ids: list[int]) -> Campaign:
-    """Replace the lists a campaign targets and excludes (its direct list stays targeted).
-    Side effects: deletes/inserts CampaignTarget rows. Raises ValidationError when a list is
-    both targeted and excluded or does not exist."""
+                         exclude_ids: list[int], target_segment_ids: list[int] | None = None,
+                         exclude_segment_ids: list[int] | None = None) -> Campaign:
+    """Replace the lists a campaign targets and excludes (its direct list stays targeted) and,
+    when given (not None), the dynamic segments it targets and excludes; None leaves its
+    segments as they are. Side effects: deletes/inserts CampaignTarget rows. Raises
+    ValidationError when a list or segment is both targeted and excluded or does not exist."""
     both = set(target_ids) & set(exclude_ids)
     if both:
         raise ValidationError("A list can't be both a target and an exclusion.", code="invalid")
@@ -393,13 +395,39 @@ def set_campaign_targets(*, campaign: Campaign, target_ids: list[int],
     if missing:
         raise ValidationError(f"No list with id {missing[0]}; it may have been deleted.",
                               code="list_gone")
+    segments = _wanted_segments(target_segment_ids, exclude_segment_ids)
     with transaction.atomic():
-        CampaignTarget.objects.filter(campaign=campaign).delete()
+        targets = CampaignTarget.objects.filter(campaign=campaign)
+        (targets if segments is not None else targets.filter(segment__isnull=True)).delete()
         CampaignTarget.objects.bulk_create(
             CampaignTarget(campaign=campaign, static_list_id=pk, exclude=exclude)
             for pk, exclude in wanted.items()
         )
+        CampaignTarget.objects.bulk_create(
+            CampaignTarget(campaign=campaign, segment_id=pk, exclude=exclude)
+            for pk, exclude in (segments or {}).items()
+        )
     return campaign
+
+
+def _wanted_segments(target_ids: list[int] | None, exclude_ids: list[int] | None
+                     ) -> dict[int, bool] | None:
+    """{segment id: exclude?} for set_campaign_targets (None: leave the segments alone)."""
+    from segments.models import Segment
+
+    if target_ids is None and exclude_ids is None:
+        return None
+    target_ids, exclude_ids = list(target_ids or []), list(exclude_ids or [])
+    if set(target_ids) & set(exclude_ids):
+        raise ValidationError("A segment can't be both a target and an exclusion.",
+                              code="invalid")
+    wanted = {int(i): False for i in target_ids} | {int(i): True for i in exclude_ids}
+    found = set(Segment.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    missing = sorted(set(wanted) - found)
+    if missing:
+        raise ValidationError(f"No segment with id {missing[0]}; it may have been deleted.",
+                              code="segment_gone")
+    return wanted
 
 
 def _direct_list_name(campaign: Campaign) -> str:

@@ -64,7 +64,7 @@ def test_api_export_defaults_to_all_contacts_and_default_columns(api):
         ({"columns": ["email", "email"]}, "invalid_export",
          'The column "email" is chosen twice.'),
         ({"source": {"kind": "everything"}}, "invalid_export",
-         "Unknown source kind 'everything'; use one of: all, filter, list, ids."),
+         "Unknown source kind 'everything'; use one of: all, filter, list, ids, segment."),
         ({"source": {"kind": "ids", "ids": ["1; DROP TABLE x"]}}, "invalid_export",
          "“ids” must hold contact ids (positive whole numbers)."),
         ({"source": {"kind": "ids", "ids": list(range(1, 100_002))}}, "invalid_export",

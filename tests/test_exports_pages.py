@@ -105,7 +105,7 @@ def test_viewers_may_export(viewer_client, viewer):
         ({"file_format": "csv", "columns": ["email"], "source": "{not json"},
          "The contacts to export are not understood."),
         ({"file_format": "csv", "columns": ["email"], "source": '{"kind": "everything"}'},
-         "Unknown source kind &#x27;everything&#x27;; use one of: all, filter, list, ids."),
+         "Unknown source kind &#x27;everything&#x27;; use one of: all, filter, list, ids, segment."),
         ({"file_format": "csv", "columns": ["email"], "source": '{"kind": "list", "list_id": 9}'},
          "There is no list with id 9."),
         ({"file_format": "csv", "columns": ["email"],

@@ -614,6 +614,9 @@ def test_browser_import_drop_map_check_import(
     page.wait_for_url(re.compile(r"/imports/$"))
     assert page.get_by_role("heading", name="Import your first spreadsheet").is_visible()
     page.get_by_role("link", name="Import a spreadsheet").click()
+    # The drop zone's script is deferred: drop only once the page has loaded and run it.
+    page.wait_for_url(re.compile(r"/imports/new/$"))
+    page.wait_for_load_state("load")
 
     # Drop a file on the zone: it fills the real file input.
     transfer = page.evaluate_handle(

@@ -338,3 +338,18 @@ def test_custom_fields_are_per_tenant(tenant, other_tenant):
     assert compile_rules(rule) is not None
     with in_schema(other_tenant):
         assert _refusal(rule) == "rules[0]: Unknown field 'custom.score'."
+
+
+def test_conditions_nobody_or_everybody_matches_still_make_sql(tenant):
+    Contact.objects.create(email="a@x.com", email_normalized="a@x.com")
+    for rule, expected in (
+        ({"field": "tags", "operator": "has_any", "value": ["no such tag"]}, 0),
+        ({"field": "tags", "operator": "has_all", "value": ["no such tag"]}, 0),
+        ({"field": "tags", "operator": "has_none", "value": ["no such tag"]}, 1),
+        ({"field": "created_at", "operator": "is_empty"}, 0),
+        ({"field": "created_at", "operator": "is_not_empty"}, 1),
+    ):
+        qs = Contact.objects.filter(compile_rules({"op": "and", "rules": [rule]}))
+        sql, _params = qs.values("pk").query.sql_with_params()  # a segment refresh needs SQL
+        assert "SELECT" in sql
+        assert qs.count() == expected, rule

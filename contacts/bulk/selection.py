@@ -24,6 +24,7 @@ TOO_MANY_IDS = (
 )
 NOTHING_SELECTED = "Select at least one contact first."
 LIST_GONE = "That list no longer exists; it may have been deleted."
+SEGMENT_GONE = "That segment no longer exists; it may have been deleted."
 FILTER_KEYS = ContactFilterForm.FILTERS
 
 
@@ -31,12 +32,13 @@ FILTER_KEYS = ContactFilterForm.FILTERS
 class Selection:
     """`ids` (explicit, may be empty) or `all_matching` with `filters` (the raw values of the
     contact table's filter form: q, tag, status, created_from, created_to); `list_id` limits
-    either to the members of one static list."""
+    either to the members of one static list, `segment_id` to those of one dynamic segment."""
 
     ids: list[int] = field(default_factory=list)
     all_matching: bool = False
     filters: dict[str, str] = field(default_factory=dict)
     list_id: int | None = None
+    segment_id: int | None = None
 
     # --- building ---------------------------------------------------------------------------
 
@@ -46,13 +48,15 @@ class Selection:
         fields; `scope_list_id` for a list page. Raises ValidationError with the user's message."""
         get = data.getlist if hasattr(data, "getlist") else (lambda k: _as_list(data.get(k)))
         list_id = _positive_int(data.get("scope_list_id"), "list")
+        segment_id = _positive_int(data.get("scope_segment_id"), "segment")
         filters = {k: str(data.get(k)).strip() for k in FILTER_KEYS if data.get(k)}
         if str(data.get("all", "")) in ("1", "true", "on"):
-            return cls(all_matching=True, filters=filters, list_id=list_id)
+            return cls(all_matching=True, filters=filters, list_id=list_id,
+                       segment_id=segment_id)
         ids = parse_ids(get("ids"))
         if not ids:
             raise ValidationError(NOTHING_SELECTED)
-        return cls(ids=ids, list_id=list_id)
+        return cls(ids=ids, list_id=list_id, segment_id=segment_id)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Selection:
@@ -61,6 +65,7 @@ class Selection:
             all_matching=bool(data.get("all_matching")),
             filters={k: v for k, v in (data.get("filters") or {}).items() if k in FILTER_KEYS},
             list_id=data.get("list_id"),
+            segment_id=data.get("segment_id"),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -69,6 +74,7 @@ class Selection:
             "all_matching": self.all_matching,
             "filters": self.filters,
             "list_id": self.list_id,
+            "segment_id": self.segment_id,
         }
 
     # --- evaluating -------------------------------------------------------------------------
@@ -84,6 +90,8 @@ class Selection:
         return form.filters()
 
     def base_queryset(self) -> QuerySet[Contact]:
+        if self.segment_id is not None:
+            return self._segment_members()
         if self.list_id is None:
             return Contact.objects.all()
         from segments.models import StaticList
@@ -93,6 +101,15 @@ class Selection:
         if static_list is None:
             raise ValidationError(LIST_GONE)
         return list_members(static_list)
+
+    def _segment_members(self) -> QuerySet[Contact]:
+        from segments.models import Segment
+        from segments.selectors import segment_members
+
+        segment = Segment.objects.filter(pk=self.segment_id).first()
+        if segment is None:
+            raise ValidationError(SEGMENT_GONE)
+        return segment_members(segment)
 
     def queryset(self) -> QuerySet[Contact]:
         """The selected contacts that exist now (this tenant's schema only)."""
@@ -110,6 +127,12 @@ class Selection:
         """The `source` argument of imports.exports.services.start_export."""
         if not self.all_matching:
             return {"kind": "ids", "ids": self.ids, "label": self.label()}
+        if self.segment_id is not None:
+            if not self.filters:
+                return {"kind": "segment", "segment_id": self.segment_id, "label": self.label()}
+            # Filters within a segment: its matching members, by id (re-read when exported).
+            ids = list(self.queryset().order_by("pk").values_list("pk", flat=True))
+            return {"kind": "ids", "ids": ids, "label": self.label()}
         if self.list_id is not None and not self.filters:
             return {"kind": "list", "list_id": self.list_id, "label": self.label()}
         filters = {k: v.isoformat() if hasattr(v, "isoformat") else v
@@ -123,10 +146,12 @@ class Selection:
         """A short description for reports and history ("12 selected contacts", …)."""
         if not self.all_matching:
             n = len(self.ids)
-            where = " in a list" if self.list_id is not None else ""
+            where = (" in a segment" if self.segment_id is not None
+                     else " in a list" if self.list_id is not None else "")
             return f"{n:,} selected contact{'s' if n != 1 else ''}{where}"
         parts = [f"{k.replace('_', ' ')}: {v}" for k, v in self.filters.items()]
         what = "All contacts" + (f" of list #{self.list_id}" if self.list_id is not None else "")
+        what += f" of segment #{self.segment_id}" if self.segment_id is not None else ""
         return what + (f" matching {', '.join(parts)}" if parts else "")
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from contacts.bulk import actions
 from contacts.bulk.selection import Selection
+from contacts.changes import contacts_changed
 from contacts.models import BulkKind, BulkOperation, BulkStatus
 from penguinleads.realtime import push
 
@@ -126,6 +127,8 @@ def _run_chunk(op: BulkOperation, sql: str, params: list) -> bool:
             ids = _locked_chunk(op, sql, params, size)
             count, last_id = len(ids), ids[-1] if ids else None
             changed = actions.apply(op, ids) if ids else 0
+            if changed and op.kind != BulkKind.DELETE:  # tags, status: segments follow
+                contacts_changed(contact_ids=ids)
         if not count:
             return False
         BulkOperation.objects.filter(pk=op.pk).update(

@@ -62,7 +62,8 @@ class ExportForm(forms.Form):
 
 
 def source_from_query(query: QueryDict) -> dict[str, Any]:
-    """The source a link to the export page describes: `list` (a list id), `ids` (repeated or
+    """The source a link to the export page describes: `segment` (a segment id, exported
+    whole), `list` (a list id), `ids` (repeated or
     comma-separated), the contact table's filters (q, tag, status, created_from, created_to),
     or nothing (all contacts). Not validated here: clean_source does that."""
     filters = {
@@ -70,6 +71,8 @@ def source_from_query(query: QueryDict) -> dict[str, Any]:
         for key in ("q", *FILTER_KEYS) if query.get(key) and key != "search"
     }
     list_id = query.get("list")
+    if query.get("segment"):
+        return {"kind": "segment", "segment_id": _as_int(query["segment"])}
     ids = [part for value in query.getlist("ids") for part in value.split(",") if part.strip()]
     if ids:
         return {"kind": "ids", "ids": [_as_int(i) for i in ids]}

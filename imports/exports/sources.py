@@ -6,6 +6,7 @@
      "list_id": 3}                                  # list_id optional: filter within a list
     {"kind": "list", "list_id": 3}
     {"kind": "ids", "ids": [1, 2, 3]}
+    {"kind": "segment", "segment_id": 5}            # members as of its last refresh
 
 plus an optional "label" shown in the export history. The contacts are those that exist when
 the export runs (ids of deleted or unknown contacts are skipped).
@@ -21,7 +22,7 @@ from contacts.forms import ContactFilterForm
 from contacts.models import Contact, Tag
 from contacts.selectors import filter_contacts
 
-KINDS = ("all", "filter", "list", "ids")
+KINDS = ("all", "filter", "list", "ids", "segment")
 FILTER_KEYS = ("search", "tag", "status", "created_from", "created_to")
 MAX_IDS = 100_000
 MAX_LABEL = 255
@@ -45,6 +46,8 @@ def clean_source(source: Any) -> dict[str, Any]:
         cleaned["list_id"] = _clean_list_id(source.get("list_id"))
     if kind == "ids":
         cleaned["ids"] = _clean_ids(source.get("ids"))
+    if kind == "segment":
+        cleaned["segment_id"] = _clean_segment_id(source.get("segment_id"))
     label = source.get("label")
     if label is not None and not isinstance(label, str):
         raise SourceError("The label must be text.")
@@ -86,6 +89,16 @@ def _clean_list_id(value: Any) -> int:
     return value
 
 
+def _clean_segment_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SourceError("“segment_id” must be the id of a segment.")
+    from segments.models import Segment
+
+    if not Segment.objects.filter(pk=value).exists():
+        raise SourceError(f"There is no segment with id {value}.")
+    return value
+
+
 def _clean_ids(ids: Any) -> list[int]:
     if not isinstance(ids, list) or not ids:
         raise SourceError("An ids source needs “ids”: a list of contact ids.")
@@ -104,6 +117,11 @@ def describe_source(source: dict[str, Any]) -> str:
     if kind == "ids":
         count = len(source["ids"])
         return f"{count:,} selected contact{'s' if count != 1 else ''}"
+    if kind == "segment":
+        from segments.models import Segment
+
+        name = Segment.objects.filter(pk=source["segment_id"]).values_list("name", flat=True)
+        return f"Segment “{name.first() or source['segment_id']}”"
     parts = []
     if source.get("list_id"):
         from segments.models import StaticList
@@ -116,8 +134,17 @@ def describe_source(source: dict[str, Any]) -> str:
 
 
 def source_queryset(source: dict[str, Any]) -> QuerySet[Contact] | None:
-    """The contacts of a list / filter source as a queryset; None for all contacts and ids."""
+    """The contacts of a list / filter / segment source as a queryset; None for all contacts
+    and ids."""
     qs = None
+    if source["kind"] == "segment":
+        from segments.models import Segment
+        from segments.selectors import segment_members
+
+        segment = Segment.objects.filter(pk=source["segment_id"]).first()
+        if segment is None:
+            raise SourceError("The segment of this export no longer exists.")
+        return segment_members(segment)
     if source.get("list_id") is not None:
         from segments.models import StaticList
         from segments.selectors import list_members

@@ -22,6 +22,7 @@ urlpatterns = [
     path("contacts/<int:pk>", contacts_api.ContactDetailView.as_view(), name="contact"),
     path("", include("imports.api")),
     path("", include("segments.api")),
+    path("", include("segments.dynamic.api")),
     path("", include("imports.exports.api")),
     # Anything else under /api/v1/ answers a JSON 404, not the site's HTML page.
     re_path(r"^.*$", not_found),
