@@ -5,7 +5,8 @@ segments.services.delete_list."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from contacts.admin import TenantOnlyAdmin
 from segments import selectors, services
@@ -53,11 +54,15 @@ class StaticListAdmin(TenantOnlyAdmin):
         return obj.member_count
 
     def delete_model(self, request, obj):
-        services.delete_list(static_list=obj)
+        self.delete_queryset(request, [obj])
 
     def delete_queryset(self, request, queryset):
         for static_list in queryset:
-            services.delete_list(static_list=static_list)
+            try:
+                services.delete_list(static_list=static_list)
+            except ValidationError as exc:  # a dynamic segment uses it
+                self.message_user(request, f"{static_list.name}: {exc.messages[0]}",
+                                  messages.ERROR)
 
 
 class CampaignTargetInline(admin.TabularInline):

@@ -25,13 +25,23 @@ from contacts.api import MAX_ID, contacts_for_api
 from contacts.emails import InvalidEmail, normalize_email
 from contacts.models import Contact
 from contacts.serializers import ContactSerializer
-from penguinleads.api.errors import BatchTooLarge, InvalidCursor, error_responses, with_details
+from penguinleads.api.errors import (
+    BatchTooLarge,
+    Conflict,
+    InvalidCursor,
+    error_responses,
+    with_details,
+)
 from penguinleads.api.parsers import LimitedJSONParser
 from segments import selectors, services
 from segments.models import Campaign, CampaignStatus, StaticList
 
 MAX_BATCH = 10_000
 
+
+
+class ListInUse(Conflict):
+    default_code = "list_in_use"
 
 class IdCursorPagination(CursorPagination):
     """Ordered by id: a keyset, stable while contacts are added or removed."""
@@ -241,9 +251,12 @@ class ListDetailView(ListApiView):
         return Response(ListSerializer(_with_count(_get_list(pk))).data)
 
     @extend_schema(summary="Delete a list (its contacts stay)",
-                   responses={204: None, **error_responses(401, 404)})
+                   responses={204: None, **error_responses(401, 404, 409)})
     def delete(self, request, pk: int):
-        services.delete_list(static_list=_get_list(pk))
+        try:
+            services.delete_list(static_list=_get_list(pk))
+        except ValidationError as exc:  # a dynamic segment uses it
+            raise ListInUse(exc.messages[0]) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

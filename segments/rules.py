@@ -585,6 +585,22 @@ def segment_conditions(tree: Any, path: str = "rules") -> list[tuple[str, list[i
     return found
 
 
+def referenced_lists(tree: Any) -> set[int]:
+    """The ids of the static lists `tree` names in ``list`` conditions (well-formed ones)."""
+    found: set[int] = set()
+    if not isinstance(tree, dict) or not isinstance(tree.get("rules"), list):
+        return found
+    for child in tree["rules"]:
+        if isinstance(child, dict) and "rules" in child:
+            found |= referenced_lists(child)
+        elif isinstance(child, dict) and child.get("field") == "list":
+            value = child.get("value")
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, int) and not isinstance(item, bool):
+                    found.add(item)
+    return found
+
+
 def referenced_segments(tree: Any) -> set[int]:
     """The ids of the segments `tree` names directly (not those they name in turn)."""
     return {pk for _, ids in segment_conditions(tree) for pk in ids}

@@ -132,7 +132,15 @@ def set_list_archived(*, static_list: StaticList, archived: bool) -> StaticList:
 
 def delete_list(*, static_list: StaticList) -> int:
     """Delete a list, its memberships, analytics and campaign targetings (contacts stay).
-    Returns how many memberships went with it."""
+    Refused (ValidationError, code "in_use") while a dynamic segment's rules name it: the
+    segment could no longer be worked out. Returns how many memberships went with it."""
+    from segments.dynamic.services import segments_using_list
+
+    users = segments_using_list(static_list.pk)
+    if users:
+        raise ValidationError(
+            f"The segment “{users[0].name}” uses this list in its rules; change its rules "
+            "first.", code="in_use")
     with transaction.atomic(), connection.cursor() as cursor:
         # Locked first: an add that is running finishes before, one that comes later finds
         # the list gone (ListGone) rather than leaving members of a deleted list.
@@ -203,6 +211,9 @@ def _record(static_list: StaticList, *, added: int = 0, removed: int = 0, source
     )
     StaticList.objects.filter(pk=static_list.pk).update(updated_at=now)
     _push(static_list.pk, "members")
+    from segments.dynamic.tasks import on_list_changed
+
+    on_list_changed(list_id=static_list.pk)
 
 
 def _push(list_id: int, action: str) -> None:

@@ -107,7 +107,11 @@ def list_delete(request: HttpRequest, pk: int) -> HttpResponse:
     require(request, "change_contacts")
     static_list = _list_or_404(pk)
     if request.method == "POST":
-        removed = services.delete_list(static_list=static_list)
+        try:
+            removed = services.delete_list(static_list=static_list)
+        except ValidationError as exc:  # a dynamic segment uses it
+            messages.error(request, exc.messages[0])
+            return redirect("lists:detail", pk=static_list.pk)
         messages.success(
             request, f"List “{static_list.name}” deleted ({_plural(removed, 'member')} removed; "
             "the contacts themselves stay)."

@@ -137,3 +137,18 @@ def test_other_tenant_key_sees_no_lists(tenant, other_tenant):
         assert ListMembership.objects.count() == 0
     connection.set_tenant(tenant)
     assert ListMembership.objects.count() == 1
+
+
+def test_deleting_a_list_a_segment_uses_is_a_conflict(api):
+    from segments.dynamic import services as segment_services
+
+    spring = services.create_list(name="Spring")
+    segment_services.create_segment(name="In Spring", rules={"op": "and", "rules": [
+        {"field": "list", "operator": "in", "value": [spring.pk]}]})
+    response = api.delete(f"/api/v1/lists/{spring.pk}")
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "list_in_use",
+        "message": "The segment “In Spring” uses this list in its rules; change its rules first.",
+    }
+    assert services.count_members(spring) == 0 and StaticList.objects.filter(pk=spring.pk).exists()

@@ -355,3 +355,38 @@ def test_an_import_updates_segments_for_its_rows(
     assert members(live) == ["bob@example.com", "cy@example.com", "new@example.com"]
     assert list(SegmentRefresh.objects.filter(kind="incremental")
                 .values_list("entered", "left", "size_after")) == [(2, 1, 3)]
+
+
+def test_list_changes_refresh_the_segments_naming_the_list(people, marketer, marketer_client,
+                                                           django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    spring = list_services.create_list(name="Spring")
+    in_spring = services.create_segment(name="In Spring", rules={"op": "and", "rules": [
+        {"field": "list", "operator": "in", "value": [spring.pk]}]})
+    refresh.refresh_segment(segment=in_spring)
+    cache.delete(tasks._segment_pending_key(connection.schema_name, in_spring.pk))
+    assert members(in_spring) == []
+    sql, params = list_services.ids_of([people["ada"].pk, people["cy"].pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        list_services.add_contacts_to_list(static_list=spring, ids_sql=sql, params=params,
+                                           source="manual")
+        # A second change while the refresh is pending asks for nothing more.
+        list_services.remove_contacts_from_list(static_list=spring, ids_sql=sql,
+                                                params=[[people["cy"].pk]], source="manual")
+    assert run_queued(django_capture_on_commit_callbacks) == [
+        "segments.dynamic.tasks.refresh_segment_task"]
+    assert members(in_spring) == ["ada@example.com"]
+
+
+def test_a_list_a_segment_uses_cannot_be_deleted(people, marketer_client):
+    spring = list_services.create_list(name="Spring")
+    services.create_segment(name="In Spring", rules={"op": "and", "rules": [
+        {"field": "list", "operator": "in", "value": [spring.pk]}]})
+    with pytest.raises(ValidationError) as refused:
+        list_services.delete_list(static_list=spring)
+    assert refused.value.messages == [
+        "The segment “In Spring” uses this list in its rules; change its rules first."]
+    page = marketer_client.post(f"/lists/{spring.pk}/delete/", follow=True).content.decode()
+    assert "The segment “In Spring” uses this list in its rules" in page
+    assert list_services.StaticList.objects.filter(pk=spring.pk).exists()

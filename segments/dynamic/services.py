@@ -17,7 +17,13 @@ from django.db import IntegrityError, connection, transaction
 from contacts.models import Contact
 from penguinleads.realtime import push
 from segments.models import CampaignTarget, Segment, SegmentRefresh
-from segments.rules import RuleError, check_no_cycle, compile_rules, referenced_segments
+from segments.rules import (
+    RuleError,
+    check_no_cycle,
+    compile_rules,
+    referenced_lists,
+    referenced_segments,
+)
 from segments.services import clean_description, clean_list_name
 
 PREVIEW_MAX_ROWS = 100
@@ -125,6 +131,12 @@ def segments_using(segment: Segment) -> list[Segment]:
     """Other segments whose rules or exclusions name `segment` directly."""
     return [s for s in Segment.objects.exclude(pk=segment.pk)
             if segment.pk in referenced_segments(s.rules) | referenced_segments(s.exclude)]
+
+
+def segments_using_list(list_id: int) -> list[Segment]:
+    """The segments whose rules or exclusions name static list `list_id`."""
+    return [s for s in Segment.objects.all()
+            if list_id in referenced_lists(s.rules) | referenced_lists(s.exclude)]
 
 
 def delete_segment(*, segment: Segment) -> int:

@@ -37,10 +37,27 @@ def refresh_segment_task(schema_name: str, segment_id: int) -> int:
     """Full refresh of one segment, then of the segments depending on it. Returns how many
     segments were refreshed (0 when it was deleted meanwhile)."""
     with _enter(schema_name):
+        cache.delete(_segment_pending_key(schema_name, segment_id))
         segment = Segment.objects.filter(pk=segment_id).first()
         if segment is None:
             return 0
         return len(refresh.refresh_with_dependents(segment=segment))
+
+
+def _segment_pending_key(schema_name: str, segment_id: int) -> str:
+    return f"segments:refresh-pending:{schema_name}:{segment_id}"
+
+
+def on_list_changed(*, list_id: int) -> None:
+    """Contacts joined or left static list `list_id`: refresh, in the background, the segments
+    whose rules name it (once per segment while a refresh is pending: an import adding to a
+    list chunk by chunk asks again and again)."""
+    from segments.dynamic.services import segments_using_list
+
+    schema = connection.schema_name
+    for segment in segments_using_list(list_id):
+        if cache.add(_segment_pending_key(schema, segment.pk), 1, timeout=PENDING_SECONDS):
+            enqueue("segments.dynamic.tasks.refresh_segment_task", segment.pk)
 
 
 def _pending_key(schema_name: str) -> str:
