@@ -200,3 +200,11 @@ def test_other_tenant_sees_no_list_or_membership(tenant, other_tenant):
         assert (StaticList.objects.count(), ListMembership.objects.count()) == (0, 0)
     connection.set_tenant(tenant)
     assert ListMembership.objects.count() == 1
+
+
+def test_empty_list_page_says_so_rather_than_no_contacts_yet(marketer_client):
+    ContactFactory()  # the workspace has contacts; the list has none
+    lst = services.create_list(name="Fresh")
+    page = html(marketer_client.get(f"/lists/{lst.pk}/"))
+    assert "This list has no contacts yet" in page
+    assert "No contacts yet" not in page and "Add your first contact" not in page
