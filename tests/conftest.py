@@ -53,6 +53,15 @@ def ensure_test_tenants() -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         ensure_test_tenants()
+    yield
+    # The browser tests' live server answers from short-lived threads whose connections are
+    # not always closed before the session ends; the test database can only be dropped once
+    # nobody is connected to it.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
