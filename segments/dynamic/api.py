@@ -1,6 +1,6 @@
 """REST endpoints for dynamic segments (/api/v1/segments…). Thin: check the request's shape,
 call one service or selector, serialise. Rules travel in the public shape documented in
-segments/rules.py; a bad rule answers 400 ``invalid_rules`` with the message naming it."""
+segments/rules/; a bad rule answers 400 ``invalid_rules`` with the message naming it."""
 
 from __future__ import annotations
 

@@ -1,51 +1,5 @@
-"""Segment rules: the public JSON shape, its checking, and its compilation to one SQL filter.
-
-A rule tree is ``{"op": "and"|"or", "rules": [<condition or group>, …]}``; a condition is
-``{"field": "...", "operator": "...", "value": ...}``. ``compile_rules`` turns a tree into a
-``Q`` over ``Contact`` (no Python filtering of rows) or raises ``RuleError`` naming the rule.
-
-Semantics (the property test in tests/test_segment_rules.py checks SQL against a plain Python
-evaluation of the same rules):
-- Text comparisons ignore case; ``contains`` and friends take the value literally (``%``, ``_``,
-  quotes and regex characters are plain characters). A missing text value is the empty string.
-- A missing number, date or yes/no value (a custom field the contact has no value for) matches
-  only ``is_empty``; every other operator is false for it, including ``not_equals``.
-- Dates are calendar days in the site's time zone; ``in_last_days`` / ``more_than_days_ago``
-  are relative to the moment the rules are compiled, so they re-evaluate over time.
-- Every compiled condition is true or false, never NULL, so groups and exclusions combine
-  with plain boolean logic.
-- ``list`` and ``segment`` test membership: of static lists, and of other dynamic segments as
-  materialised at their last refresh (SegmentMembership), so compiling never recurses into
-  another segment's rules. A segment may not refer to itself, directly or through others
-  (``check_no_cycle``, used when a segment is saved).
-
-Public tokens (also used by the API, the ``segment_count`` command and the builder UI):
-
-=====================================  ==========================================================
-field                                  operators (value)
-=====================================  ==========================================================
-``email`` ``first_name`` ``last_name``  text: ``equals`` ``not_equals`` ``contains``
-``company`` ``job_title`` ``phone``    ``not_contains`` ``starts_with`` ``ends_with`` (text);
-``website`` ``city`` ``country``       ``is_empty`` ``is_not_empty`` (no value); ``in``
-``source`` ``validation_reason``       ``not_in`` (list of ≤ 10,000 texts)
-``email_domain``                       as text (the part after ``@``)
-``status`` ``validation_status``       ``equals`` ``not_equals`` (a choice); ``in`` ``not_in``
-``created_at`` ``updated_at``          ``equals`` ``before`` ``after`` (``YYYY-MM-DD``);
-                                       ``between`` (``[low, high]``); ``in_last_days``
-                                       ``more_than_days_ago`` (days); ``is_empty`` ``is_not_empty``
-``custom.<key>`` (text)                as text
-``custom.<key>`` (number)              ``equals`` ``not_equals`` ``lt`` ``lte`` ``gt`` ``gte``
-                                       (number); ``between`` (``[low, high]``); ``is_empty``
-                                       ``is_not_empty``
-``custom.<key>`` (date)                as ``created_at``
-``custom.<key>`` (yes/no)              ``equals`` (``true``/``false``); ``is_empty``
-                                       ``is_not_empty``
-``tags``                               ``has_any`` ``has_all`` ``has_none`` (list of tag names);
-                                       ``is_empty`` ``is_not_empty``
-``list``                               ``in`` ``not_in`` (list ids, or one id)
-``segment``                            ``in`` ``not_in`` (segment ids, or one id)
-=====================================  ==========================================================
-"""
+"""Compiling a rule tree to one Q over Contact (Django expressions: no Python filtering of
+rows). The semantics are in the package docstring (segments/rules/__init__.py)."""
 
 from __future__ import annotations
 
@@ -85,99 +39,20 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from contacts.models import (
-    ContactStatus,
-    ContactTag,
-    CustomField,
-    CustomFieldType,
-    Tag,
-    ValidationStatus,
+from contacts.models import ContactTag, CustomField, Tag
+from segments.rules.fields import (
+    ALWAYS,
+    DATE_FIELDS,
+    MAX_CONDITIONS,
+    MAX_DAYS,
+    MAX_DEPTH,
+    MAX_VALUES,
+    NEVER,
+    TEXT_FIELDS,
+    FieldSpec,
+    RuleError,
+    field_specs,
 )
-
-# Conditions known to be true / false for every contact. Not Q() (Django drops an empty Q from
-# an OR) nor pk__in=[] (a query whose filter is empty cannot be turned into SQL at all).
-ALWAYS = Q(pk__isnull=False)
-NEVER = Q(pk__isnull=True)
-
-MAX_DEPTH = 8
-MAX_CONDITIONS = 200
-MAX_VALUES = 10_000
-MAX_DAYS = 36_500
-
-TEXT_OPERATORS = (
-    "equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with", "is_empty",
-    "is_not_empty", "in", "not_in",
-)
-NUMBER_OPERATORS = (
-    "equals", "not_equals", "lt", "lte", "gt", "gte", "between", "is_empty", "is_not_empty",
-)
-DATE_OPERATORS = (
-    "equals", "before", "after", "between", "in_last_days", "more_than_days_ago", "is_empty",
-    "is_not_empty",
-)
-BOOLEAN_OPERATORS = ("equals", "is_empty", "is_not_empty")
-CHOICE_OPERATORS = ("equals", "not_equals", "in", "not_in")
-TAG_OPERATORS = ("has_any", "has_all", "has_none", "is_empty", "is_not_empty")
-LIST_OPERATORS = ("in", "not_in")
-SEGMENT_OPERATORS = ("in", "not_in")
-
-# Contact columns by public token. "email" compares the normalised (lower-case) address.
-TEXT_FIELDS = {
-    "email": "email_normalized", "first_name": "first_name", "last_name": "last_name",
-    "company": "company", "job_title": "job_title", "phone": "phone", "website": "website",
-    "city": "city", "country": "country", "validation_reason": "validation_reason",
-    "source": "source",
-}
-CHOICE_FIELDS = {
-    "status": [c for c, _ in ContactStatus.choices],
-    "validation_status": [c for c, _ in ValidationStatus.choices],
-}
-DATE_FIELDS = {"created_at": "created_at", "updated_at": "updated_at"}
-
-
-class RuleError(ValueError):
-    """A rule tree that cannot be compiled; ``path`` locates the rule (``rules[1].rules[0]``)."""
-
-    def __init__(self, path: str, message: str):
-        self.path = path
-        self.message = message
-        super().__init__(f"{path or 'rules'}: {message}")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    token: str
-    kind: str  # text | number | date | boolean | choice | tags | list | segment
-    operators: tuple[str, ...]
-    choices: tuple[str, ...] = ()
-
-
-def field_specs(custom_fields: list[CustomField] | None = None) -> dict[str, FieldSpec]:
-    """Every field a rule can name, with its operators (what the builder UI offers)."""
-    specs = {t: FieldSpec(t, "text", TEXT_OPERATORS) for t in TEXT_FIELDS}
-    specs["email_domain"] = FieldSpec("email_domain", "text", TEXT_OPERATORS)
-    for token, choices in CHOICE_FIELDS.items():
-        specs[token] = FieldSpec(token, "choice", CHOICE_OPERATORS, tuple(choices))
-    for token in DATE_FIELDS:
-        specs[token] = FieldSpec(token, "date", DATE_OPERATORS)
-    specs["tags"] = FieldSpec("tags", "tags", TAG_OPERATORS)
-    specs["list"] = FieldSpec("list", "list", LIST_OPERATORS)
-    specs["segment"] = FieldSpec("segment", "segment", SEGMENT_OPERATORS)
-    kinds = {
-        CustomFieldType.TEXT: ("text", TEXT_OPERATORS),
-        CustomFieldType.NUMBER: ("number", NUMBER_OPERATORS),
-        CustomFieldType.DATE: ("date", DATE_OPERATORS),
-        CustomFieldType.BOOLEAN: ("boolean", BOOLEAN_OPERATORS),
-    }
-    if custom_fields is None:
-        custom_fields = list(CustomField.objects.all())
-    for field in custom_fields:
-        kind, operators = kinds[field.field_type]
-        specs[f"custom.{field.key}"] = FieldSpec(f"custom.{field.key}", kind, operators)
-    return specs
-
-
-# --- compiling ----------------------------------------------------------------------------------
 
 
 class _UpperAnyOf(Expression):
@@ -562,99 +437,6 @@ def _compile_segment(spec: FieldSpec, operator: str, value: Any, ctx: _Context) 
         raise _BadValue(f"no segment with id {', '.join(map(str, sorted(missing)))}.")
     q = Q(Exists(SegmentMembership.objects.filter(contact=OuterRef("pk"), segment_id__in=ids)))
     return q if operator == "in" else ~q
-
-
-# --- segments referring to segments ------------------------------------------------------------
-
-
-def segment_conditions(tree: Any, path: str = "rules") -> list[tuple[str, list[int]]]:
-    """(rule path, segment ids) of every well-formed ``segment`` condition in `tree`; anything
-    malformed is left to compile_rules to refuse."""
-    found: list[tuple[str, list[int]]] = []
-    if not isinstance(tree, dict) or not isinstance(tree.get("rules"), list):
-        return found
-    for index, child in enumerate(tree["rules"]):
-        child_path = f"{path}[{index}]"
-        if isinstance(child, dict) and "rules" in child:
-            found += segment_conditions(child, f"{child_path}.rules")
-        elif isinstance(child, dict) and child.get("field") == "segment":
-            try:
-                found.append((child_path, _segment_ids(child.get("value"))))
-            except _BadValue:
-                continue
-    return found
-
-
-def referenced_lists(tree: Any) -> set[int]:
-    """The ids of the static lists `tree` names in ``list`` conditions (well-formed ones)."""
-    found: set[int] = set()
-    if not isinstance(tree, dict) or not isinstance(tree.get("rules"), list):
-        return found
-    for child in tree["rules"]:
-        if isinstance(child, dict) and "rules" in child:
-            found |= referenced_lists(child)
-        elif isinstance(child, dict) and child.get("field") == "list":
-            value = child.get("value")
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, int) and not isinstance(item, bool):
-                    found.add(item)
-    return found
-
-
-def referenced_segments(tree: Any) -> set[int]:
-    """The ids of the segments `tree` names directly (not those they name in turn)."""
-    return {pk for _, ids in segment_conditions(tree) for pk in ids}
-
-
-def check_no_cycle(*, segment_id: int | None, rules: Any, exclude: Any = None) -> None:
-    """Refuse rules through which segment `segment_id` would (transitively) refer to itself:
-    RuleError naming the rule, e.g. ``rules[0]: segment 12 (“VIP”) refers back to this
-    segment.`` A new segment (no id yet) cannot be referred to, so only its own id is checked.
-    Reads the saved rules of the segments reachable from `rules`; writes nothing."""
-    from segments.models import Segment
-
-    if segment_id is None:
-        return
-    graph = {pk: referenced_segments(r) | referenced_segments(x)
-             for pk, r, x in Segment.objects.values_list("pk", "rules", "exclude")}
-    names = dict(Segment.objects.values_list("pk", "name"))
-    conditions = segment_conditions(rules) + segment_conditions(exclude or {}, "exclude")
-    for path, ids in conditions:
-        for pk in ids:
-            if pk == segment_id:
-                raise RuleError(path, "a segment cannot refer to itself.")
-            if _reaches(graph, pk, segment_id):
-                raise RuleError(path, f"segment {pk} (“{names.get(pk, '?')}”) refers back to "
-                                      "this segment.")
-
-
-def _reaches(graph: dict[int, set[int]], start: int, goal: int) -> bool:
-    seen, stack = set(), [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        if node not in seen:
-            seen.add(node)
-            stack.extend(graph.get(node, ()))
-    return False
-
-
-def dependency_order(graph: dict[int, set[int]]) -> list[int]:
-    """Segment ids so that each comes after the segments it refers to (ties by id). Ids in a
-    cycle (refused at save, so only from hand-edited data) come last, in id order."""
-    order: list[int] = []
-    placed: set[int] = set()
-    pending = sorted(graph)
-    while pending:
-        ready = [pk for pk in pending if not (graph[pk] & set(graph)) - placed]
-        if not ready:
-            order += pending
-            break
-        order += ready
-        placed.update(ready)
-        pending = [pk for pk in pending if pk not in placed]
-    return order
 
 
 _COMPILERS = {
