@@ -28,6 +28,7 @@ from contacts.models import (
     Tag,
 )
 from penguinleads.realtime import push
+from webhooks.services import emit_many
 
 # Fields a person or integrator may set directly (email is handled on its own).
 TEXT_FIELDS = (
@@ -272,6 +273,13 @@ def _set_tags(contact: Contact, tags: list[str]) -> None:
     )
 
 
+def _webhook_event(action: str, contact: Contact, contact_id: int, changes: dict,
+                   source: str) -> tuple[str, dict[str, Any]]:
+    """A contact.<action> webhook event (payloads: README › Outbound webhooks)."""
+    body = {"id": contact_id, **_snapshot(contact)}
+    return f"contact.{action}", {"contact": body, "changes": changes, "source": source}
+
+
 def _push(action: str, ids: list[int]) -> None:
     push(schema_name=connection.schema_name, topic="contacts", event={"action": action, "ids": ids})
 
@@ -302,6 +310,7 @@ def create_contact(
     )
     _push("created", [contact.pk])
     contacts_changed(contact_ids=[contact.pk])
+    emit_many(events=[_webhook_event("created", contact, contact.pk, changes, source)])
     return contact
 
 
@@ -339,6 +348,7 @@ def update_contact(
     )
     _push("updated", [contact.pk])
     contacts_changed(contact_ids=[contact.pk])
+    emit_many(events=[_webhook_event("updated", contact, contact.pk, changes, source)])
     return contact
 
 
@@ -352,6 +362,7 @@ def delete_contact(*, contact: Contact, actor=None, source: str = "ui") -> None:
     pk = contact.pk
     contact.delete()
     _push("deleted", [pk])
+    emit_many(events=[_webhook_event("deleted", contact, pk, {}, source)])
 
 
 # --- many contacts at once --------------------------------------------------------------------
@@ -466,6 +477,8 @@ def upsert_contacts(*, items: list[Any], actor=None, source: str = "api") -> lis
     _write_changes(changes, actor=actor, source=source)
     _push("batch", [change[0].id for change in changes])
     contacts_changed(contact_ids=[r.id for r in results if r.id])  # also tags-only changes
+    emit_many(events=(_webhook_event(action, contact, result.id, diff, source)
+                      for (result, action, diff, _e), contact in zip(changes, rows, strict=True)))
     return results
 
 

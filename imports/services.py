@@ -44,6 +44,8 @@ from imports.staging import (
     plan_columns,
     stage_table,
 )
+from webhooks import payloads as webhook_payloads
+from webhooks.services import emit
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +335,7 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
         _apply_one_chunk(job, low, high, user_id)
     _update(job, status=ImportStatus.FINISHED, finished_at=timezone.now(),
             processed_rows=job.total_rows)
+    emit(kind="import.finished", payload=webhook_payloads.import_finished(job))
     drop_stage(job)
     pipeline.refresh_statistics()
 

@@ -74,6 +74,8 @@ TENANT_APPS = [
     "contacts",
     "imports",
     "segments",
+    "engagement",
+    "webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -224,6 +226,12 @@ DNS_CACHE_TTL_SECONDS = envint("DNS_CACHE_TTL_SECONDS", 7 * 24 * 3600)
 DNS_CONCURRENCY = envint("DNS_CONCURRENCY", 64)
 # Domains never flagged as disposable, on top of AllowedDomain rows (comma-separated).
 DISPOSABLE_ALLOWLIST = envlist("DISPOSABLE_ALLOWLIST")
+
+# --- Outbound webhooks -----------------------------------------------------------------------
+# Private/loopback receivers are refused in production (SSRF); allowed while developing/testing.
+WEBHOOKS_ALLOW_PRIVATE = envbool("WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "10"))
+WEBHOOKS_DISABLE_AFTER_FAILURES = envint("WEBHOOKS_DISABLE_AFTER_FAILURES", 20)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from engagement import api as engagement_api
 from penguinleads import views
 from penguinleads.tenants import views as tenant_views
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("segments/", include("segments.dynamic.urls")),
     path("imports/", include("imports.urls")),
     path("api/v1/", include("penguinleads.api.urls")),
+    path("webhooks/events", engagement_api.webhook_events, name="webhook_events"),
     path("support-login/<str:token>/", tenant_views.support_login, name="support_login"),
     path("admin/", admin.site.urls),
 ]

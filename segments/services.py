@@ -25,6 +25,7 @@ from segments.models import (
     MembershipSource,
     StaticList,
 )
+from webhooks.services import emit
 
 MAX_NAME_LENGTH = StaticList._meta.get_field("name").max_length
 MAX_DESCRIPTION_LENGTH = 2000
@@ -204,13 +205,16 @@ def _record(static_list: StaticList, *, added: int = 0, removed: int = 0, source
             source_ref: int | None, actor) -> None:
     """One ListChange row for the operation and the list's "last updated"."""
     now = timezone.now()
-    ListChange.objects.create(
+    change = ListChange.objects.create(
         static_list_id=static_list.pk, added=added, removed=removed,
         size_after=count_members(static_list), source=source, source_ref=source_ref,
         actor=actor if getattr(actor, "pk", None) else None, at=now,
     )
     StaticList.objects.filter(pk=static_list.pk).update(updated_at=now)
     _push(static_list.pk, "members")
+    emit(kind="list.membership_changed", payload={
+        "list": {"id": static_list.pk, "name": static_list.name}, "added": added,
+        "removed": removed, "size": change.size_after, "source": source})
     from segments.dynamic.tasks import on_list_changed
 
     on_list_changed(list_id=static_list.pk)

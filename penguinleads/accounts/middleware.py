@@ -12,6 +12,7 @@ PUBLIC_PREFIXES = (
     "/api/",  # the API authenticates by key and answers 401 itself
     "/static/",
     "/healthz",
+    "/webhooks/events",  # signed by the sender (engagement.signing), no session
 )
 
 

@@ -1,6 +1,6 @@
 """Settings pages, mounted at /settings/ on a tenant host."""
 
-from django.urls import path
+from django.urls import include, path
 
 from penguinleads.accounts import views
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="settings_api_keys"),
     path("api-keys/new/", views.api_key_create, name="settings_api_key_add"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="settings_api_key_revoke"),
+    path("webhooks/", include("webhooks.urls")),
 ]

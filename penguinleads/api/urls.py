@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from contacts import api as contacts_api
+from engagement import api as engagement_api
 from penguinleads.api.errors import not_found
 
 app_name = "api"
@@ -20,10 +21,12 @@ urlpatterns = [
     path("contacts", contacts_api.ContactListView.as_view(), name="contacts"),
     path("contacts/batch", contacts_api.ContactBatchView.as_view(), name="contacts-batch"),
     path("contacts/<int:pk>", contacts_api.ContactDetailView.as_view(), name="contact"),
+    path("events/batch", engagement_api.EventBatchView.as_view(), name="events-batch"),
     path("", include("imports.api")),
     path("", include("segments.api")),
     path("", include("segments.dynamic.api")),
     path("", include("imports.exports.api")),
+    path("", include("webhooks.api")),
     # Anything else under /api/v1/ answers a JSON 404, not the site's HTML page.
     re_path(r"^.*$", not_found),
 ]

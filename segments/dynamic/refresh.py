@@ -24,6 +24,7 @@ from contacts.models import Contact, CustomField
 from penguinleads.realtime import push
 from segments.models import Segment, SegmentRefresh, SegmentRefreshKind
 from segments.rules import RuleError, compile_rules, dependency_order, referenced_segments
+from webhooks.services import emit_many
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ def _record(segment: Segment, *, kind: str, started, t0: float, size: int, enter
     Segment.objects.filter(pk=segment.pk).update(**values)
     segment.member_count, segment.refresh_error = size, ""
     _push(segment.pk, "refreshed")
+    emit_many(events=[(f"segment.{way}", {"segment": {"id": segment.pk, "name": segment.name},
+                                          "count": count, "size": size, "refresh": kind})
+                      for way, count in (("entered", entered), ("left", left)) if count])
     return refresh
 
 
