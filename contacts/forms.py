@@ -141,7 +141,8 @@ class ContactForm(forms.Form):
     ):
         self.custom_fields = custom_fields
         self.contact = contact
-        if contact is not None and "data" not in kwargs and not args:
+        bound = (args[0] if args else kwargs.get("data")) is not None
+        if contact is not None and not bound:
             kwargs["initial"] = initial_for(contact, custom_fields)
         super().__init__(*args, **kwargs)
         for definition in custom_fields:

@@ -141,34 +141,12 @@ def _text(value: Any) -> str:
 @require_http_methods(["GET", "POST"])
 def contact_create(request: HttpRequest) -> HttpResponse:
     _require(request, "change_contacts")
-    custom_fields = _custom_fields()
-    form = ContactForm(request.POST or None, custom_fields=custom_fields)
-    duplicate_id = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            contact = services.create_contact(
-                data=form.contact_data(),
-                tags=form.cleaned_data["tags"],
-                actor=request.user,
-                source="ui",
-            )
-        except services.DuplicateEmail as exc:
-            duplicate_id = exc.existing_id
-            form.add_error("email", exc)
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Contact {contact.email} created.")
-            return redirect("contacts:detail", pk=contact.pk)
-    return render(
-        request,
-        "contacts/form.html",
-        {
-            "form": form,
-            "contact": None,
-            "duplicate_id": duplicate_id,
-        },
-        status=400 if form.errors else 200,
+    form = ContactForm(request.POST or None, custom_fields=_custom_fields())
+    return _contact_form(
+        request, form, None,
+        save=lambda data, tags: services.create_contact(
+            data=data, tags=tags, actor=request.user, source="ui"),
+        done=lambda contact: f"Contact {contact.email} created.",
     )
 
 
@@ -176,37 +154,35 @@ def contact_create(request: HttpRequest) -> HttpResponse:
 def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "change_contacts")
     contact = get_object_or_404(Contact.objects.prefetch_related("tags"), pk=pk)
-    custom_fields = _custom_fields()
-    if request.method == "GET":
-        form = ContactForm(custom_fields=custom_fields, contact=contact)
-    else:
-        form = ContactForm(request.POST, custom_fields=custom_fields, contact=contact)
+    data = request.POST if request.method == "POST" else None
+    form = ContactForm(data, custom_fields=_custom_fields(), contact=contact)
+    return _contact_form(
+        request, form, contact,
+        save=lambda data, tags: services.update_contact(
+            contact=contact, data=data, tags=tags, actor=request.user, source="ui"),
+        done=lambda _contact: "Changes saved.",
+    )
+
+
+def _contact_form(request: HttpRequest, form: ContactForm, contact: Contact | None, *,
+                  save, done) -> HttpResponse:
+    """The create and edit pages: on a valid POST call `save(data, tags)` (a service), turn
+    its refusals into field errors (a duplicate email links to the existing contact)."""
     duplicate_id = None
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_contact(
-                contact=contact,
-                data=form.contact_data(),
-                tags=form.cleaned_data["tags"],
-                actor=request.user,
-                source="ui",
-            )
+            saved = save(form.contact_data(), form.cleaned_data["tags"])
         except services.DuplicateEmail as exc:
             duplicate_id = exc.existing_id
             form.add_error("email", exc)
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, "Changes saved.")
-            return redirect("contacts:detail", pk=contact.pk)
+            messages.success(request, done(saved))
+            return redirect("contacts:detail", pk=saved.pk)
     return render(
-        request,
-        "contacts/form.html",
-        {
-            "form": form,
-            "contact": contact,
-            "duplicate_id": duplicate_id,
-        },
+        request, "contacts/form.html",
+        {"form": form, "contact": contact, "duplicate_id": duplicate_id},
         status=400 if form.errors else 200,
     )
 
