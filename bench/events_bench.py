@@ -3,6 +3,11 @@ API key) into the tenant `bench` (seeded with `seed_demo --tenant bench --contac
 reused), then the nightly re-aging of every score of that tenant.
 
     .venv/bin/python bench/events_bench.py [--batches 20] [--contacts 200000] [--no-reage]
+                                           [--stored 10000000]
+
+--stored N first tops the tenant's stored events up to N (default 10,000,000) with set-based
+INSERT…SELECT in chunks of 1,000,000 (events over ALL contacts, up to 20 messages per contact, the
+last 180 days, same type mix), then recomputes every score once; later runs reuse them.
 
 Each batch is 5,000 new events (sent 40 %, opened 40 %, clicked 15 %, replied 5 %) for random
 contacts among the first --contacts; scores of the touched contacts are recomputed in the same
@@ -29,12 +34,13 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from engagement.models import ContactScore, EmailEvent  # noqa: E402
+from engagement.scoring import recompute_scores  # noqa: E402
 from engagement.tasks import reage_scores  # noqa: E402
 from penguinleads.api.keys import create_api_key, revoke_api_key  # noqa: E402
 from penguinleads.tenants.models import Tenant  # noqa: E402
@@ -61,6 +67,8 @@ def batch_of(emails: list[str], run: str, number: int) -> dict:
 
 
 def ingest(client: Client, emails: list[str], batches: int) -> None:
+    if batches <= 0:
+        return
     run = uuid.uuid4().hex[:8]
     rates, started = [], time.perf_counter()
     for number in range(batches):
@@ -77,16 +85,75 @@ def ingest(client: Client, emails: list[str], batches: int) -> None:
           f"overall {batches * BATCH / total:,.0f} events/s (incl. building the bodies)")
 
 
+SEED_CHUNK = 1_000_000
+# Seeded event n goes to the contact at position n mod contacts (by id); round k = n div
+# contacts picks its message (k mod 20) and, with the position, its type.
+SEED_SQL = """
+WITH c AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS pos FROM contacts_contact),
+     camp AS (SELECT array_agg(id ORDER BY id) AS ids FROM segments_campaign
+              WHERE name LIKE 'Bench campaign %%')
+INSERT INTO engagement_emailevent
+    (event_id, contact_id, campaign_id, type, occurred_at, received_at, url, subject, preview,
+     message_id, bounce_type)
+SELECT 'seed-' || n, c.id, camp.ids[1 + n %% 5],
+       (ARRAY['sent','sent','sent','sent','sent','sent','sent','sent','opened','opened',
+              'opened','opened','opened','opened','opened','opened','clicked','clicked',
+              'clicked','replied'])[1 + ((n / %(contacts)s) * 7 + n * 3) %% 20],
+       now() - (((n * 104729) %% 15552000) || ' seconds')::interval, now(), '',
+       'Quick question', 'Hi there, I wanted to follow up on…', 'seed-' || c.id || '-' || (n / %(contacts)s) %% 20,
+       ''
+FROM generate_series(%(start)s::bigint, %(stop)s::bigint - 1) AS n
+JOIN c ON c.pos = n %% %(contacts)s, camp
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+def seed_events(target: int) -> None:
+    """Top the stored events up to `target` (set-based, chunked), then score everyone once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM engagement_emailevent")
+        stored = cursor.fetchone()[0]
+    if stored >= target:
+        return
+    from segments.models import Campaign
+
+    for number in range(5):
+        Campaign.objects.get_or_create(name=f"Bench campaign {number}")
+    contacts = tenant_contacts()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(substr(event_id, 6)::bigint) + 1, 0) "
+                       "FROM engagement_emailevent WHERE event_id LIKE 'seed-%%'")
+        start = cursor.fetchone()[0]
+    started = time.perf_counter()
+    while stored < target:
+        size = min(SEED_CHUNK, target - stored)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(SEED_SQL, {"start": start, "stop": start + size,
+                                      "contacts": contacts})
+            stored += cursor.rowcount
+        start += size
+        print(f"  seeded {stored:,} events ({time.perf_counter() - started:.0f} s)", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE engagement_emailevent")
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        changed = recompute_scores(contact_ids=None, reason="bench seed")
+    print(f"seed: {stored:,} events; first scoring of the tenant {time.perf_counter() - t0:.1f} s "
+          f"({changed:,} scores)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--contacts", type=int, default=200_000)
     parser.add_argument("--no-reage", action="store_true")
+    parser.add_argument("--stored", type=int, default=10_000_000)
     args = parser.parse_args()
     tenant = Tenant.objects.get(schema_name=SCHEMA)
     call_command("migrate_schemas", "engagement", schema_name=SCHEMA, verbosity=0)
     host = tenant.domains.get(is_primary=True).domain
     with schema_context(SCHEMA):
+        seed_events(args.stored)
         with connection.cursor() as cursor:
             cursor.execute("SELECT email_normalized FROM contacts_contact ORDER BY id LIMIT %s",
                            [args.contacts])

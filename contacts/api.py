@@ -14,7 +14,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from contacts.models import Contact
-from contacts.selectors import filter_contacts
+from contacts.pagination import ScoreCursorPagination
+from contacts.selectors import SCORE_SORTS, filter_contacts, with_scores
 from contacts.serializers import (
     BatchResultSerializer,
     ContactBatchSerializer,
@@ -51,7 +52,7 @@ def api_source(request) -> str:
 
 def contacts_for_api():
     # search_document is only for searching; the API never returns it.
-    return Contact.objects.defer("search_document").prefetch_related("tags")
+    return with_scores(Contact.objects.defer("search_document")).prefetch_related("tags")
 
 
 class ContactApiView(GenericAPIView):
@@ -78,7 +79,12 @@ class ContactListView(ContactApiView):
             tag=f.get("tag", ""),
             status=f.get("status", ""),
             created_from=f.get("created_after"),
+            score_band=f.get("score_band", []),
+            score_min=f.get("score_min"),
+            score_max=f.get("score_max"),
         )
+        if f.get("ordering") in SCORE_SORTS:
+            self.pagination_class = ScoreCursorPagination  # keyset on (score, id)
         page = self.paginate_queryset(contacts)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)
 

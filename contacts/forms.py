@@ -7,11 +7,14 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from contacts import fields as field_services
 from contacts.models import Contact, ContactStatus, CustomField, CustomFieldType
 from contacts.selectors import SORTS
 from contacts.services import TEXT_FIELDS, clean_tag_names
+from engagement.models import ScoreBand
+from engagement.scoring import MAX_SCORE
 
 CF_PREFIX = "cf_"
 
@@ -26,13 +29,14 @@ STANDARD_COLUMNS: dict[str, tuple[str, str]] = {
     "city": ("City", ""),
     "country": ("Country", ""),
     "status": ("Status", ""),
+    "score": ("Score", "score"),
     "validation": ("Validation", ""),
     "tags": ("Tags", ""),
     "source": ("Source", ""),
     "created": ("Created", "created"),
     "updated": ("Updated", "updated"),
 }
-DEFAULT_COLUMNS = ["email", "name", "company", "status", "tags", "created"]
+DEFAULT_COLUMNS = ["email", "name", "company", "status", "score", "tags", "created"]
 
 
 class DateInput(forms.DateInput):
@@ -59,9 +63,12 @@ class ContactFilterForm(forms.Form):
     )
     created_from = forms.DateField(label="Created from", required=False, widget=DateInput())
     created_to = forms.DateField(label="Created to", required=False, widget=DateInput())
+    score_band = forms.ChoiceField(
+        label="Score", required=False, choices=[("", "Any score"), *ScoreBand.choices]
+    )
     sort = forms.ChoiceField(required=False, choices=[(key, key) for key in SORTS])
 
-    FILTERS = ("q", "tag", "status", "created_from", "created_to")
+    FILTERS = ("q", "tag", "status", "created_from", "created_to", "score_band")
 
     def __init__(self, *args, tag_names: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,6 +81,33 @@ class ContactFilterForm(forms.Form):
         if "q" in data:
             data["search"] = data.pop("q")
         return data
+
+
+class ScoreOverrideForm(forms.Form):
+    """Pin a contact's lead score by hand (engagement.scoring.set_score_override checks the
+    expiry against the clock)."""
+
+    score = forms.IntegerField(
+        label="Score", min_value=0, max_value=MAX_SCORE,
+        error_messages={"invalid": "Enter the score as a whole number, for example 60.",
+                        "required": "Enter the score to pin."},
+    )
+    reason = forms.CharField(
+        label="Reason", max_length=200,
+        error_messages={"required": "Give a reason for the override."},
+    )
+    until = forms.DateTimeField(
+        label="Until", required=False, help_text="Empty: until someone removes it.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": "Enter a date and time, for example 2030-05-01 14:00."},
+    )
+
+    def clean_until(self):
+        # The service checks again at write time; this shows the error with the others.
+        until = self.cleaned_data["until"]
+        if until is not None and until <= timezone.now():
+            raise ValidationError("The override must end in the future.")
+        return until
 
 
 def column_choices(custom_fields: list[CustomField]) -> list[tuple[str, str]]:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contacts.models import Contact, ContactTag, Tag
+from engagement.models import ContactScore, ScoreBand
 
 # sort key → ORDER BY; each has a matching index (see Contact.Meta.indexes).
 SORTS: dict[str, tuple[str, ...]] = {
@@ -26,8 +28,14 @@ SORTS: dict[str, tuple[str, ...]] = {
     "-name": ("-last_name", "-first_name", "-id"),
     "email": ("email_normalized", "id"),
     "-email": ("-email_normalized", "-id"),
+    # Score sorts are paged by _score_page_ids (contacts without a score row count as 0); this
+    # order is what they mean, not how they are run.
+    "score": ("score", "id"),
+    "-score": ("-score", "-id"),
 }
+SCORE_SORTS = ("score", "-score")
 DEFAULT_SORT = "-created"
+BANDS = tuple(ScoreBand.values)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -58,8 +66,12 @@ def filter_contacts(
     status: str = "",
     created_from: dt.date | dt.datetime | None = None,
     created_to: dt.date | None = None,
+    score_band: str | list[str] = "",
+    score_min: int | None = None,
+    score_max: int | None = None,
 ) -> QuerySet[Contact]:
-    """Apply the contact table / API filters. `tag` is a tag name (case-insensitive)."""
+    """Apply the contact table / API filters. `tag` is a tag name (case-insensitive);
+    `score_band` one band or a list of them; contacts without a score are cold and 0."""
     qs = Contact.objects.all() if qs is None else qs
     qs = search_contacts(qs, search)
     if email:
@@ -76,7 +88,52 @@ def filter_contacts(
         qs = qs.filter(created_at__gte=_start_of(created_from))
     if created_to:
         qs = qs.filter(created_at__lt=_start_of(created_to + dt.timedelta(days=1)))
+    if score_band:
+        qs = filter_score_bands(qs, [score_band] if isinstance(score_band, str) else score_band)
+    if score_min is not None or score_max is not None:
+        qs = filter_score_range(qs, low=score_min, high=score_max)
     return qs
+
+
+# Score filters join engagement_contactscore on its primary key (one row per contact at most)
+# rather than testing EXISTS: the score sorts below add conditions on the same joined row, so
+# the planner can check the band while it walks the (score, contact) index.
+_NO_SCORE = Q(lead_score__isnull=True)
+
+
+def filter_score_bands(qs: QuerySet[Contact], bands: list[str]) -> QuerySet[Contact]:
+    """Contacts in one of `bands`; a contact without a score row is cold."""
+    wanted = sorted({band for band in bands if band in BANDS})
+    if not wanted or len(wanted) == len(BANDS):
+        return qs
+    in_bands = Q(lead_score__band__in=wanted)
+    return qs.filter(_NO_SCORE | in_bands if ScoreBand.COLD in wanted else in_bands)
+
+
+def filter_score_range(
+    qs: QuerySet[Contact], *, low: int | None, high: int | None
+) -> QuerySet[Contact]:
+    """Contacts whose score (0 without a row) is within [low, high] (either may be None)."""
+    if low is None and high is None:
+        return qs
+    if low is not None and high is not None and low > high:
+        return qs.none()
+    inside = Q()
+    if low is not None:
+        inside &= Q(lead_score__score__gte=low)
+    if high is not None:
+        inside &= Q(lead_score__score__lte=high)
+    zero_inside = (low is None or low <= 0) and (high is None or high >= 0)
+    return qs.filter(_NO_SCORE | inside if zero_inside else inside)
+
+
+def with_scores(qs: QuerySet[Contact]) -> QuerySet[Contact]:
+    """Annotate `score` (0 without a ContactScore row) and `score_band` ("cold" without one):
+    one LEFT JOIN on the score's primary key, so a page of contacts costs no extra query."""
+    return qs.annotate(
+        score=Coalesce("lead_score__score", 0),
+        score_band=Coalesce("lead_score__band", Value(ScoreBand.COLD.value)),
+    )
 
 
 def _start_of(day: dt.date | dt.datetime) -> dt.datetime:
@@ -152,9 +209,93 @@ def page_of_contacts(
     if not estimated:
         number = min(number, max(1, -(-total // page_size)))
     offset = (number - 1) * page_size
-    ids = list(qs.order_by(*order).values_list("pk", flat=True)[offset : offset + page_size + 1])
+    if sort in SCORE_SORTS:
+        ids = _score_page_ids(qs, descending=sort == "-score", offset=offset,
+                              limit=page_size + 1)
+    else:
+        ids = list(
+            qs.order_by(*order).values_list("pk", flat=True)[offset : offset + page_size + 1]
+        )
     has_next = len(ids) > page_size
     ids = ids[:page_size]
-    rows = Contact.objects.filter(pk__in=ids).prefetch_related("tags")
+    rows = with_scores(Contact.objects.filter(pk__in=ids)).prefetch_related("tags")
     by_id = {c.pk: c for c in rows}
     return Page([by_id[i] for i in ids if i in by_id], number, page_size, total, estimated, has_next)
+
+
+# --- ordering by score ----------------------------------------------------------------------
+# Ordering by coalesce(score, 0) over a LEFT JOIN would sort every contact for each page. The
+# order is instead run as two index walks one after the other: contacts with a positive score
+# in (score, contact) order, read from engagement_contactscore's (score, contact) index, and
+# all the others (no row, or 0) in id order, read from the primary key with a left join.
+# Descending: positive first, then the rest; ascending: the rest first. Scores are never
+# negative (overrides are checked), so this is exactly ORDER BY coalesce(score, 0), id.
+
+
+@dataclass
+class _Half:
+    rows: QuerySet  # (id, score) rows in this half's order
+    positive: bool
+    score: str  # lookup names of the score and the contact id in `rows`
+    pk: str
+
+
+def _score_halves(qs: QuerySet[Contact], *, descending: bool) -> list[_Half]:
+    if not qs.query.where:
+        # Every contact, unfiltered: the positive half is the score table alone (every row has
+        # its contact), an index-only walk even for deep pages and counts.
+        positive = _Half(ContactScore.objects.filter(score__gt=0)
+                         .values_list("contact_id", "score"), True, "score", "contact_id")
+    else:
+        positive = _Half(qs.filter(lead_score__score__gt=0)
+                         .values_list("pk", "lead_score__score"), True, "lead_score__score", "pk")
+    rest = _Half(qs.filter(_NO_SCORE | Q(lead_score__score__lte=0)).values_list("pk", Value(0)),
+                 False, "", "pk")
+    sign = "-" if descending else ""
+    positive.rows = positive.rows.order_by(f"{sign}{positive.score}", f"{sign}{positive.pk}")
+    rest.rows = rest.rows.order_by(f"{sign}pk")
+    return [positive, rest] if descending else [rest, positive]
+
+
+def _score_page_ids(qs: QuerySet[Contact], *, descending: bool, offset: int,
+                    limit: int) -> list[int]:
+    """Ids of rows offset … offset + limit in score order (see above). The second half is read
+    only when the page reaches it; its offset needs the first half's size, which the first
+    query tells unless the page starts beyond it (then one count)."""
+    first, second = (half.rows for half in _score_halves(qs, descending=descending))
+    ids = [pk for pk, _score in first[offset : offset + limit]]
+    if len(ids) == limit:
+        return ids
+    first_size = offset + len(ids) if ids or not offset else first.count()
+    skip = max(0, offset - first_size)
+    return ids + [pk for pk, _score in second[skip : skip + limit - len(ids)]]
+
+
+def score_keyset(
+    qs: QuerySet[Contact], *, descending: bool, after: tuple[int, int] | None, limit: int
+) -> list[tuple[int, int]]:
+    """Up to `limit` (id, score) rows in score order (ties by id) that come strictly after
+    the row `after` = (score, id), or from the start: the keyset pages of the API."""
+    found: list[tuple[int, int]] = []
+    lookup = "lt" if descending else "gt"
+    for half in _score_halves(qs, descending=descending):
+        rows = half.rows
+        if after is not None:
+            score, pk = after
+            if half.positive != (score > 0):
+                # `after` lies in the other half: this one comes wholly before or after it.
+                if half.positive == descending:
+                    continue  # wholly before
+            elif half.positive:
+                # (score, id) beyond `after`, with a plain bound on score for the index range.
+                rows = rows.filter(
+                    Q(**{f"{half.score}__{lookup}": score})
+                    | Q(**{half.score: score, f"{half.pk}__{lookup}": pk}),
+                    **{f"{half.score}__{lookup}e": score},
+                )
+            else:
+                rows = rows.filter(**{f"pk__{lookup}": pk})
+        found += list(rows[: limit - len(found)])
+        if len(found) >= limit:
+            break
+    return found

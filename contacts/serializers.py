@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from contacts.models import Contact, ContactStatus
+from contacts.selectors import BANDS, SCORE_SORTS
 from contacts.services import TEXT_FIELDS, clean_tag_names
+from engagement.models import ScoreBand
 from penguinleads.api.errors import BatchTooLarge, with_details
 
 WRITABLE_FIELDS = ("email", *TEXT_FIELDS, "status", "custom_fields", "tags")
@@ -25,7 +27,11 @@ READ_ONLY_FIELDS = (
     "source",
     "created_at",
     "updated_at",
+    "score",
+    "score_band",
 )
+INT_MAX = 2**31 - 1  # scores are PostgreSQL integers
+ORDERINGS = ("-created_at", *SCORE_SORTS)
 
 
 class TagNamesField(serializers.ListField):
@@ -41,6 +47,9 @@ class ContactSerializer(serializers.ModelSerializer):
     """A contact. Writes take any subset of the writable fields; unknown or read-only field
     names are refused rather than ignored, so a typo never goes unnoticed."""
 
+    # Reads need the `score` and `score_band` annotations of contacts.selectors.with_scores
+    # (contacts.api.contacts_for_api adds them).
+
     tags = TagNamesField(
         required=False,
         help_text="Tag names. On update the list replaces the contact's tags.",
@@ -49,6 +58,14 @@ class ContactSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Values by custom field key; keys must be defined in the workspace. "
         'null or "" removes a value.',
+    )
+    score = serializers.IntegerField(
+        read_only=True,
+        help_text="Lead score from email engagement (or a manual override); 0 without any.",
+    )
+    score_band = serializers.ChoiceField(
+        choices=ScoreBand.choices, read_only=True,
+        help_text="hot, warm or cold by the workspace's thresholds; cold without a score.",
     )
 
     class Meta:
@@ -65,6 +82,8 @@ class ContactSerializer(serializers.ModelSerializer):
             "source",
             "created_at",
             "updated_at",
+            "score",
+            "score_band",
         )
         read_only_fields = READ_ONLY_FIELDS
         validators: list = []  # uniqueness is the service's job (409 duplicate_email)
@@ -118,6 +137,42 @@ class ContactFilterSerializer(serializers.Serializer):
         required=False,
         help_text="Created at or after this ISO 8601 date or date-time (UTC when no offset).",
     )
+    score_band = serializers.CharField(
+        required=False, max_length=50,
+        help_text="Score band: hot, warm or cold; several separated by commas (hot,warm).",
+    )
+    score_min = serializers.IntegerField(
+        required=False, min_value=0, max_value=INT_MAX, help_text="Score at least this."
+    )
+    score_max = serializers.IntegerField(
+        required=False, min_value=0, max_value=INT_MAX, help_text="Score at most this."
+    )
+    ordering = serializers.ChoiceField(
+        required=False, choices=ORDERINGS,
+        help_text="-created_at (newest first, the default), -score (highest first) or score.",
+        error_messages={"invalid_choice": f"Unknown ordering “{{input}}”; use one of "
+                                          f"{', '.join(ORDERINGS)}."},
+    )
+
+    def validate_score_band(self, value: str) -> list[str]:
+        bands = [band.strip().lower() for band in value.split(",") if band.strip()]
+        for band in bands:
+            if band not in BANDS:
+                raise serializers.ValidationError(
+                    f"Unknown score band “{band[:20]}”; use hot, warm or cold (several "
+                    "separated by commas)."
+                )
+        if not bands:
+            raise serializers.ValidationError("Name a score band: hot, warm or cold.")
+        return bands
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        low, high = attrs.get("score_min"), attrs.get("score_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError(
+                {"score_max": [f"Must not be below score_min ({low})."]}
+            )
+        return attrs
 
 
 class ContactBatchSerializer(serializers.Serializer):

@@ -371,7 +371,8 @@ def delete_contact(*, contact: Contact, actor=None, source: str = "ui") -> None:
 def purge_contacts(*, ids_sql: str, params: dict, actor_id: int | None, source: str) -> int:
     """Delete, set-based, the contacts whose ids `ids_sql` (a SELECT of one column `id`)
     returns; caller holds the transaction. Side effects: deletes their ContactTag rows, detaches
-    their history and adds a 'deleted' ContactChange for each, pushes one event. Returns how
+    their history and adds a 'deleted' ContactChange for each, records a contact.deleted
+    webhook delivery per contact when an endpoint listens, pushes one event. Returns how
     many contacts were deleted."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE purge_ids ON COMMIT DROP AS {ids_sql}", params)
@@ -389,11 +390,46 @@ def purge_contacts(*, ids_sql: str, params: dict, actor_id: int | None, source: 
         cursor.execute(
             "DELETE FROM contacts_contacttag WHERE contact_id IN (SELECT id FROM purge_ids)"
         )
-        cursor.execute("DELETE FROM contacts_contact WHERE id IN (SELECT id FROM purge_ids)")
-        deleted = cursor.rowcount
+        deleted = _delete_purged(cursor, source)
         cursor.execute("DROP TABLE purge_ids")
     if deleted:
         _push("batch", [])
+    return deleted
+
+
+def _delete_purged(cursor, source: str) -> int:
+    """Delete the contacts of purge_ids; when an endpoint listens to contact.deleted, the same
+    statement records one delivery per deleted contact and endpoint (payload as delete_contact's,
+    from the deleted rows themselves). Nobody listening: a plain DELETE, no extra work."""
+    from webhooks.models import Delivery
+    from webhooks.services import listening_endpoints, send_recorded
+
+    endpoints = listening_endpoints("contact.deleted")
+    if not endpoints:
+        cursor.execute("DELETE FROM contacts_contact WHERE id IN (SELECT id FROM purge_ids)")
+        return cursor.rowcount
+    snapshot = ", ".join(f"'{name}', g.{name}" for name in TRACKED_FIELDS)
+    cursor.execute(
+        f"""WITH gone AS (
+                DELETE FROM contacts_contact WHERE id IN (SELECT id FROM purge_ids)
+                RETURNING id, {", ".join(TRACKED_FIELDS)}
+            ), recorded AS (
+                INSERT INTO {Delivery._meta.db_table}
+                    (endpoint_id, kind, payload, event_id, status, attempts, next_attempt_at,
+                     last_error, last_response_excerpt, created_at)
+                SELECT e.id, 'contact.deleted',
+                       jsonb_build_object('contact', jsonb_build_object('id', g.id, {snapshot}),
+                                          'changes', '{{}}'::jsonb, 'source', %(source)s),
+                       gen_random_uuid(), 'pending', 0, %(now)s, '', '', %(now)s
+                FROM gone g CROSS JOIN unnest(%(endpoints)s::bigint[]) AS e(id)
+                RETURNING id
+            )
+            SELECT (SELECT count(*) FROM gone),
+                   (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM recorded)""",
+        {"source": source, "now": timezone.now(), "endpoints": endpoints},
+    )
+    deleted, delivery_ids = cursor.fetchone()
+    send_recorded(delivery_ids)
     return deleted
 
 

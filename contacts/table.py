@@ -4,8 +4,9 @@ contact list and every page that shows contacts in the same table (a static list
     context = contact_table_context(request, list_members(static_list), scope={"list_id": 3})
     render(request, "my_page.html", context)   # the page includes "contacts/_results.html"
 
-The filter form of the request (search, tag, status, dates, sort, page) narrows `queryset`;
-`scope` tells the bulk-actions bar that it acts within a list ("remove from this list")."""
+The filter form of the request (search, tag, status, dates, score band, sort, page) narrows
+`queryset`; `scope` tells the bulk-actions bar that it acts within a list ("remove from this
+list")."""
 
 from __future__ import annotations
 
@@ -87,6 +88,8 @@ def sort_label(sort: str) -> str:
     name = sort.lstrip("-")
     if name in ("created", "updated"):
         return f"{name}, {'newest' if sort.startswith('-') else 'oldest'} first"
+    if name == "score":
+        return f"score, {'highest' if sort.startswith('-') else 'lowest'} first"
     return f"{name}, {'Z–A' if sort.startswith('-') else 'A–Z'}"
 
 

@@ -2,6 +2,7 @@ from django.urls import path
 
 from contacts import views
 from contacts.bulk import views as bulk_views
+from engagement import timeline_views
 
 app_name = "contacts"
 urlpatterns = [
@@ -10,6 +11,10 @@ urlpatterns = [
     path("columns/", views.save_columns, name="columns"),
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
+    path("<int:pk>/score/override/", views.score_override, name="score_override"),
+    path("<int:pk>/score/override/remove/", views.score_override_remove,
+         name="score_override_remove"),
+    path("<int:pk>/timeline/", timeline_views.contact_timeline_view, name="timeline"),
     path("<int:pk>/delete/", views.contact_delete, name="delete"),
     path("bulk/", bulk_views.bulk_action, name="bulk"),
     path("bulk/history/", bulk_views.operation_list, name="bulk_list"),

@@ -11,16 +11,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from contacts import fields as field_services
 from contacts import services
-from contacts.forms import ColumnsForm, ContactForm, CustomFieldForm
+from contacts.forms import ColumnsForm, ContactForm, CustomFieldForm, ScoreOverrideForm
 from contacts.models import Contact, ContactChange, CustomField
 from contacts.table import contact_table_context, page_window  # noqa: F401  (page_window: re-export)
 from contacts.templatetags.contacts_tags import format_custom
+from engagement import scoring
+from engagement.models import ContactScore
 
 HISTORY_LIMIT = 100
 CHANGE_LABELS = {
@@ -80,7 +83,9 @@ def save_columns(request: HttpRequest) -> HttpResponse:
 # --- profile ----------------------------------------------------------------------------------
 
 
-def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_detail(
+    request: HttpRequest, pk: int, override_form: ScoreOverrideForm | None = None
+) -> HttpResponse:
     contact = get_object_or_404(
         Contact.objects.select_related("created_by", "updated_by").prefetch_related("tags"),
         pk=pk,
@@ -101,8 +106,48 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": [(change, change_lines(change, custom_fields)) for change in changes],
             "history_limit": HISTORY_LIMIT,
             "can_change": request.user.can("change_contacts"),
+            **_score_panel(request, contact, override_form),
         },
+        status=400 if override_form is not None else 200,
     )
+
+
+def _score_panel(request: HttpRequest, contact: Contact,
+                 form: ScoreOverrideForm | None) -> dict[str, Any]:
+    """Context of contacts/_score_panel.html: the score row (None: no score yet), whether an
+    override is in force, the breakdown, and the override form for those who may change."""
+    row = ContactScore.objects.filter(contact=contact).first()
+    overridden = row is not None and row.override_score is not None and (
+        row.override_until is None or row.override_until > timezone.now())
+    if form is None and request.user.can("change_contacts"):
+        form = ScoreOverrideForm()
+    return {"score_row": row, "score_overridden": overridden, "override_form": form,
+            "breakdown": scoring.score_breakdown(contact_id=contact.pk)}
+
+
+@require_POST
+def score_override(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "change_contacts")
+    contact = get_object_or_404(Contact, pk=pk)
+    form = ScoreOverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            scoring.set_score_override(contact=contact, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Score set to {form.cleaned_data['score']} by hand.")
+            return redirect("contacts:detail", pk=pk)
+    return contact_detail(request, pk, override_form=form)
+
+
+@require_POST
+def score_override_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "change_contacts")
+    contact = get_object_or_404(Contact, pk=pk)
+    if scoring.clear_score_override(contact=contact, actor=request.user) is not None:
+        messages.success(request, "Override removed: the score is the computed one again.")
+    return redirect("contacts:detail", pk=pk)
 
 
 def change_lines(change: ContactChange, custom_fields: list[CustomField]) -> list[tuple]:

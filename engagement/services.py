@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from contacts.changes import contacts_changed
 from contacts.models import Contact
+from engagement.consumers import push_contact_activity
 from engagement.models import EmailEvent
 from engagement.scoring import recompute_scores
 from engagement.validation import ItemResult, check_event
@@ -51,9 +52,11 @@ def ingest_events(*, events: list[Any], source: str) -> list[ItemResult]:
     touched = sorted({row["contact_id"] for row in rows})
     _apply_status_changes(rows, source=source)
     recompute_scores(contact_ids=touched, reason="new events")
+    contacts_changed(contact_ids=touched)  # segments on events and scores re-evaluate them
     if touched:
         push(schema_name=connection.schema_name, topic="engagement",
              event={"action": "events", "contact_ids": touched})
+        push_contact_activity(schema_name=connection.schema_name, contact_ids=touched)
     return results
 
 

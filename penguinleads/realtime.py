@@ -210,4 +210,6 @@ websocket_urlpatterns = [
     path("ws/bulk/<int:op_id>/", _lazy_consumer("contacts.bulk.consumers.BulkProgressConsumer")),
     path("ws/exports/<int:export_id>/",
          _lazy_consumer("imports.exports.consumers.ExportProgressConsumer")),
+    path("ws/contacts/<int:contact_id>/activity/",
+         _lazy_consumer("engagement.consumers.ContactActivityConsumer")),
 ]

@@ -84,6 +84,8 @@ def test_contact_get_returns_its_representation(api):
         "source": "import:7",
         "created_at": iso(contact.created_at),
         "updated_at": iso(contact.updated_at),
+        "score": 0,
+        "score_band": "cold",
     }
 
 
@@ -245,7 +247,7 @@ def test_contact_create_unknown_and_read_only_fields_are_refused(api):
         "id": ["Read-only field."],
         "source": ["Read-only field."],
         "firstname": ["Unknown field."],
-        "score": ["Unknown field."],
+        "score": ["Read-only field."],
     }
     assert Contact.objects.count() == 0
 

@@ -354,7 +354,8 @@ def test_api_schema_is_public_openapi(tenant):
         "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "pl_<prefix>_<secret>"}
     }
     list_params = {p["name"] for p in schema["paths"]["/api/v1/contacts"]["get"]["parameters"]}
-    assert list_params == {"email", "search", "tag", "status", "created_after", "cursor", "limit"}
+    assert list_params == {"email", "search", "tag", "status", "created_after", "cursor", "limit",
+                           "score_band", "score_min", "score_max", "ordering"}
 
 
 def test_api_docs_are_public_and_use_local_assets_only(tenant):

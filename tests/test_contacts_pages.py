@@ -56,7 +56,7 @@ def test_contact_list_shows_default_columns_and_data(marketer_client):
     response = marketer_client.get("/contacts/")
     page = html(response)
     headings = headings_of(page)
-    assert headings == ["Email", "Name", "Company", "Status", "Tags", "Created"]
+    assert headings == ["Email", "Name", "Company", "Status", "Score", "Tags", "Created"]
     assert listed(response) == ["jane@acme.com"]
     # The first cell is the bulk-selection checkbox, then the email links to the profile.
     assert re.search(
@@ -300,6 +300,7 @@ def test_contact_list_saves_columns_per_user(tenant, marketer, marketer_client, 
         "Name",
         "Company",
         "Status",
+        "Score",
         "Tags",
         "Created",
     ]

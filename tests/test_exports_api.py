@@ -70,7 +70,8 @@ def test_api_export_defaults_to_all_contacts_and_default_columns(api):
         ({"source": {"kind": "ids", "ids": list(range(1, 100_002))}}, "invalid_export",
          "At most 100,000 ids can be listed; export a search or a list instead."),
         ({"source": {"kind": "filter", "filters": {"owner": "me"}}}, "invalid_export",
-         "Unknown filter 'owner'; use: search, tag, status, created_from, created_to."),
+         "Unknown filter 'owner'; use: search, tag, status, created_from, created_to, "
+         "score_band."),
         ({"source": {"kind": "list", "list_id": 123}}, "invalid_export",
          "There is no list with id 123."),
     ],

@@ -15,10 +15,13 @@ from tests.factories import ContactFactory
 
 @pytest.fixture
 def leads(tenant):
-    """A list "Leads" holding ann and cy (not bo)."""
-    ann = ContactFactory(email="ann@acme-mail.com", first_name="Ann")
-    ContactFactory(email="bo@acme-mail.com", first_name="Bo")
-    cy = ContactFactory(email="cy@acme-mail.com", first_name="Cy")
+    """A list "Leads" holding ann and cy (not bo). Names and companies are fixed: a random
+    "Bolton" or "Boyer Inc" would match the searches below."""
+    ann = ContactFactory(email="ann@acme-mail.com", first_name="Ann", last_name="Ames",
+                         company="Acme")
+    ContactFactory(email="bo@acme-mail.com", first_name="Bo", last_name="Ames", company="Acme")
+    cy = ContactFactory(email="cy@acme-mail.com", first_name="Cy", last_name="Ames",
+                        company="Acme")
     static_list = get_or_create_list(name="Leads")
     add_contacts_to_list(static_list=static_list, ids_sql="SELECT unnest(%s::bigint[])",
                          params=[[ann.pk, cy.pk]], source="manual")

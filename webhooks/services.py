@@ -121,6 +121,20 @@ def emit_many(*, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
     return len(rows)
 
 
+def listening_endpoints(kind: str) -> list[int]:
+    """Ids of the active endpoints subscribed to `kind`. Emitters that write their deliveries
+    with SQL (many rows at once) ask first and skip the work when nobody listens."""
+    return list(Endpoint.objects.filter(active=True, kinds__contains=[kind])
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def send_recorded(delivery_ids: list[int], *, chunk: int = 1000) -> None:
+    """Enqueue the first attempt of deliveries an emitter inserted with SQL, after commit, in
+    jobs of `chunk` ids (what is not sent then, the per-minute schedule sends)."""
+    for start in range(0, len(delivery_ids), chunk):
+        _enqueue(delivery_ids[start:start + chunk])
+
+
 def _enqueue(delivery_ids: list[int]) -> None:
     from django_q.tasks import async_task
 

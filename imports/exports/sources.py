@@ -23,7 +23,7 @@ from contacts.models import Contact, Tag
 from contacts.selectors import filter_contacts
 
 KINDS = ("all", "filter", "list", "ids", "segment")
-FILTER_KEYS = ("search", "tag", "status", "created_from", "created_to")
+FILTER_KEYS = ("search", "tag", "status", "created_from", "created_to", "score_band")
 MAX_IDS = 100_000
 MAX_LABEL = 255
 

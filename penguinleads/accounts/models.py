@@ -23,6 +23,7 @@ CAPABILITIES: dict[str, set[str]] = {
     "manage_fields": {Role.OWNER, Role.ADMIN},
     "manage_team": {Role.OWNER, Role.ADMIN},
     "manage_api_keys": {Role.OWNER, Role.ADMIN},
+    "manage_scoring": {Role.OWNER, Role.ADMIN},  # score settings, inbound webhook secret
     "manage_owners": {Role.OWNER},
 }
 

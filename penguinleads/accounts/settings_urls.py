@@ -25,4 +25,5 @@ urlpatterns = [
     path("api-keys/new/", views.api_key_create, name="settings_api_key_add"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="settings_api_key_revoke"),
     path("webhooks/", include("webhooks.urls")),
+    path("scoring/", include("engagement.settings_urls")),
 ]

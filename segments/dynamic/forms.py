@@ -11,6 +11,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from contacts.models import ContactStatus, CustomField, Tag, ValidationStatus
+from engagement.models import ScoreBand
+from segments.models import Campaign
 from segments.rules import field_specs
 from segments.services import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 
@@ -23,9 +25,15 @@ FIELD_LABELS = {
     "city": "City", "country": "Country", "email_domain": "Email domain", "status": "Status",
     "validation_status": "Validation status", "validation_reason": "Validation reason",
     "source": "Source", "created_at": "Created", "updated_at": "Updated", "tags": "Tags",
-    "list": "Lists", "segment": "Segments",
+    "list": "Lists", "segment": "Segments", "score": "Lead score", "score_band": "Score band",
+    "event": "Email activity",
 }
 MEMBERSHIP_TOKENS = ("tags", "list", "segment")
+ENGAGEMENT_TOKENS = ("score", "score_band", "event")
+EVENT_TYPE_LABELS = {
+    "any": "any email event", "sent": "a send", "opened": "an open", "clicked": "a click",
+    "replied": "a reply", "bounced": "a bounce", "unsubscribed": "an unsubscribe",
+}
 
 OPERATOR_LABELS = {
     "equals": "is", "not_equals": "is not", "contains": "contains",
@@ -43,6 +51,7 @@ KIND_OPERATOR_LABELS = {
     "tags": {"is_empty": "has no tags", "is_not_empty": "has some tag"},
     "list": {"in": "is in any of", "not_in": "is in none of"},
     "segment": {"in": "is in any of", "not_in": "is in none of"},
+    "event": {"has_any": "includes", "has_none": "does not include"},
 }
 
 
@@ -59,12 +68,14 @@ def builder_config(*, segment_id: int | None = None) -> dict[str, Any]:
 
     custom_fields = list(CustomField.objects.all())
     labels = {f"custom.{f.key}": f.label for f in custom_fields}
-    choice_labels = dict(ContactStatus.choices) | dict(ValidationStatus.choices)
+    choice_labels = (dict(ContactStatus.choices) | dict(ValidationStatus.choices)
+                     | dict(ScoreBand.choices) | EVENT_TYPE_LABELS)
     fields = []
     for token, spec in field_specs(custom_fields).items():
         kind = spec.kind
         group = ("Custom fields" if token.startswith("custom.")
-                 else "Tags and membership" if token in MEMBERSHIP_TOKENS else "Contact")
+                 else "Tags and membership" if token in MEMBERSHIP_TOKENS
+                 else "Engagement" if token in ENGAGEMENT_TOKENS else "Contact")
         fields.append({
             "token": token, "label": labels.get(token) or FIELD_LABELS.get(token, token),
             "kind": kind, "group": group,
@@ -77,6 +88,8 @@ def builder_config(*, segment_id: int | None = None) -> dict[str, Any]:
         "lists": [[pk, name] for pk, name in active_lists().order_by("name")
                   .values_list("pk", "name")[:2000]],
         "segments": _segment_choices(segment_id),
+        "campaigns": [[pk, name] for pk, name in Campaign.objects.order_by("name", "pk")
+                      .values_list("pk", "name")[:2000]],
     }
 
 
@@ -169,7 +182,8 @@ def describe_tree(tree: Any, config: dict[str, Any]) -> str:
     if not isinstance(tree, dict) or not tree.get("rules"):
         return "All contacts"
     fields = {f["token"]: f for f in config["fields"]}
-    names = {"list": dict(config["lists"]), "segment": dict(config["segments"])}
+    names = {"list": dict(config["lists"]), "segment": dict(config["segments"]),
+             "campaign": dict(config.get("campaigns") or [])}
     return _describe_group(tree, fields, names, top=True)
 
 
@@ -194,6 +208,8 @@ def _describe_condition(node: Any, fields: dict, names: dict) -> str:
     words = f"{field['label']} {operator_label(kind, str(operator))}"
     if operator in ("is_empty", "is_not_empty"):
         return words
+    if kind == "event" and isinstance(value, dict):
+        return f"{words} {describe_event(value, names['campaign'])}"
     if operator in ("in_last_days", "more_than_days_ago"):
         return f"{words} {value} days" + (" ago" if operator == "more_than_days_ago" else "")
     if operator == "between" and isinstance(value, list) and len(value) == 2:
@@ -207,3 +223,19 @@ def _describe_condition(node: Any, fields: dict, names: dict) -> str:
         labels = dict(field.get("choices") or [])
         values = [labels.get(v, v) for v in values]
     return f"{words} {', '.join(str(v) for v in values)}"
+
+
+def describe_event(value: dict, campaigns: dict) -> str:
+    """An event condition's value in words: "a click of “Spring” in the last 14 days"."""
+    words = [EVENT_TYPE_LABELS.get(value.get("type"), str(value.get("type")))]
+    campaign = value.get("campaign")
+    if campaign is not None:
+        name = campaigns.get(campaign, f"#{campaign}") if isinstance(campaign, int) else campaign
+        words.append(f"of “{name}”")
+    if value.get("in_last_days") is not None:
+        words.append(f"in the last {value['in_last_days']} days")
+    if value.get("after"):
+        words.append(f"after {value['after']}")
+    if value.get("before"):
+        words.append(f"before {value['before']}")
+    return " ".join(words)

@@ -23,7 +23,13 @@ from django.utils import timezone
 from contacts.models import Contact, CustomField
 from penguinleads.realtime import push
 from segments.models import Segment, SegmentRefresh, SegmentRefreshKind
-from segments.rules import RuleError, compile_rules, dependency_order, referenced_segments
+from segments.rules import (
+    RuleError,
+    compile_rules,
+    dependency_order,
+    referenced_fields,
+    referenced_segments,
+)
 from webhooks.services import emit_many
 
 logger = logging.getLogger(__name__)
@@ -187,6 +193,20 @@ def refresh_all_segments() -> list[SegmentRefresh]:
         if refresh is not None:
             done.append(refresh)
     return done
+
+
+def refresh_segments_using(*, fields: Iterable[str]) -> list[SegmentRefresh]:
+    """Full refresh of the segments whose rules or exclusions name any of the field tokens
+    `fields`, and of the segments depending on them, dependencies first (e.g. after the nightly
+    re-aging of scores). Side effects: as refresh_segment, per segment."""
+    wanted, ordered = set(fields), ordered_segments()
+    graph, affected = _graph(ordered), set()
+    for s in ordered:  # dependencies come first, so one pass finds every dependent
+        if (referenced_fields(s.rules) | referenced_fields(s.exclude)) & wanted or (
+                graph[s.pk] & affected):
+            affected.add(s.pk)
+    done = [refresh_segment(segment=s) for s in ordered if s.pk in affected]
+    return [r for r in done if r is not None]
 
 
 def refresh_segments_for_contacts(*, contact_ids: list[int]) -> list[SegmentRefresh]:

@@ -44,7 +44,23 @@ field                                  operators (value)
                                        ``is_empty`` ``is_not_empty``
 ``list``                               ``in`` ``not_in`` (list ids, or one id)
 ``segment``                            ``in`` ``not_in`` (segment ids, or one id)
+``score``                              ``equals`` ``not_equals`` ``lt`` ``lte`` ``gt`` ``gte``
+                                       (number); ``between`` (``[low, high]``) — the lead
+                                       score; a contact without one has 0
+``score_band``                         ``equals`` ``not_equals`` (``hot`` ``warm`` ``cold``);
+                                       ``in`` ``not_in`` (a list of them); no score is cold
+``event``                              ``has_any`` ``has_none`` (an object: ``type`` one of
+                                       ``any sent opened clicked replied bounced
+                                       unsubscribed``; optional ``campaign`` (id, or name
+                                       ignoring case), ``in_last_days`` (days),
+                                       ``after`` / ``before`` (``YYYY-MM-DD``, exclusive))
 =====================================  ==========================================================
+
+``event`` asks whether the contact has (``has_any``) or has not (``has_none``) at least one
+email event matching everything the object names, e.g. ``{"type": "opened",
+"in_last_days": 14}`` (opened any campaign in the last 14 days), ``{"type": "clicked",
+"campaign": 12}``, or with ``has_none`` ``{"type": "replied", "after": "2026-05-01"}`` (no
+reply since that day). Details in segments/rules/engagement.py.
 """
 
 from segments.rules.compiler import compile_rules
@@ -55,6 +71,9 @@ from segments.rules.fields import (
     CHOICE_OPERATORS,
     DATE_FIELDS,
     DATE_OPERATORS,
+    ENGAGEMENT_FIELDS,
+    EVENT_OPERATORS,
+    EVENT_TYPES,
     LIST_OPERATORS,
     MAX_CONDITIONS,
     MAX_DAYS,
@@ -62,6 +81,8 @@ from segments.rules.fields import (
     MAX_VALUES,
     NEVER,
     NUMBER_OPERATORS,
+    SCORE_BANDS,
+    SCORE_OPERATORS,
     SEGMENT_OPERATORS,
     TAG_OPERATORS,
     TEXT_FIELDS,
@@ -73,6 +94,7 @@ from segments.rules.fields import (
 from segments.rules.graph import (
     check_no_cycle,
     dependency_order,
+    referenced_fields,
     referenced_lists,
     referenced_segments,
     segment_conditions,
@@ -80,9 +102,10 @@ from segments.rules.graph import (
 
 __all__ = [
     "ALWAYS", "BOOLEAN_OPERATORS", "CHOICE_FIELDS", "CHOICE_OPERATORS", "DATE_FIELDS",
-    "DATE_OPERATORS", "LIST_OPERATORS", "MAX_CONDITIONS", "MAX_DAYS", "MAX_DEPTH", "MAX_VALUES",
-    "NEVER", "NUMBER_OPERATORS", "SEGMENT_OPERATORS", "TAG_OPERATORS", "TEXT_FIELDS",
+    "DATE_OPERATORS", "ENGAGEMENT_FIELDS", "EVENT_OPERATORS", "EVENT_TYPES", "LIST_OPERATORS",
+    "MAX_CONDITIONS", "MAX_DAYS", "MAX_DEPTH", "MAX_VALUES", "NEVER", "NUMBER_OPERATORS",
+    "SCORE_BANDS", "SCORE_OPERATORS", "SEGMENT_OPERATORS", "TAG_OPERATORS", "TEXT_FIELDS",
     "TEXT_OPERATORS", "FieldSpec", "RuleError", "check_no_cycle", "compile_rules",
-    "dependency_order", "field_specs", "referenced_lists", "referenced_segments",
-    "segment_conditions",
+    "dependency_order", "field_specs", "referenced_fields", "referenced_lists",
+    "referenced_segments", "segment_conditions",
 ]

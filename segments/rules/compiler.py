@@ -153,10 +153,11 @@ def _condition(node: Any, path: str, ctx: _Context) -> Q:
         raise RuleError(path, f"Unknown field {token!r}.")
     if operator not in spec.operators:
         raise RuleError(
-            path, f"{token}: unknown operator {operator!r} for a {spec.kind} field "
+            path, f"{token}: unknown operator {operator!r} for "
+            f"{'an' if spec.kind[0] in 'aeiou' else 'a'} {spec.kind} field "
             f"(use one of: {', '.join(spec.operators)})."
         )
-    compiler = _COMPILERS[spec.kind]
+    compiler = _compiler_for(spec)
     try:
         return compiler(spec, operator, node.get("value"), ctx)
     except _BadValue as exc:
@@ -165,6 +166,14 @@ def _condition(node: Any, path: str, ctx: _Context) -> Q:
 
 class _BadValue(ValueError):
     pass
+
+
+def _compiler_for(spec: FieldSpec) -> Callable[..., Q]:
+    # The engagement fields (score, score_band, event) have compilers of their own, in a
+    # module that imports this one's helpers.
+    from segments.rules.engagement import COMPILERS
+
+    return COMPILERS.get(spec.token) or _COMPILERS[spec.kind]
 
 
 def _text_lhs(token: str):

@@ -35,6 +35,16 @@ CHOICE_OPERATORS = ("equals", "not_equals", "in", "not_in")
 TAG_OPERATORS = ("has_any", "has_all", "has_none", "is_empty", "is_not_empty")
 LIST_OPERATORS = ("in", "not_in")
 SEGMENT_OPERATORS = ("in", "not_in")
+# Lead scores (engagement.ContactScore; a contact without one has score 0, band cold).
+SCORE_OPERATORS = ("equals", "not_equals", "lt", "lte", "gt", "gte", "between")
+SCORE_BANDS = ("hot", "warm", "cold")
+# Email events (engagement.EmailEvent): "has an event like this" / "has none like this".
+EVENT_OPERATORS = ("has_any", "has_none")
+EVENT_TYPES = ("any", "sent", "opened", "clicked", "replied", "bounced", "unsubscribed")
+EVENT_KEYS = ("type", "campaign", "in_last_days", "after", "before")
+# The fields whose matches change with engagement (events, score re-aging) rather than with
+# contact edits: segments naming them are refreshed after the nightly re-aging.
+ENGAGEMENT_FIELDS = ("score", "score_band", "event")
 
 # Contact columns by public token. "email" compares the normalised (lower-case) address.
 TEXT_FIELDS = {
@@ -62,7 +72,7 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class FieldSpec:
     token: str
-    kind: str  # text | number | date | boolean | choice | tags | list | segment
+    kind: str  # text | number | date | boolean | choice | tags | list | segment | event
     operators: tuple[str, ...]
     choices: tuple[str, ...] = ()
 
@@ -78,6 +88,9 @@ def field_specs(custom_fields: list[CustomField] | None = None) -> dict[str, Fie
     specs["tags"] = FieldSpec("tags", "tags", TAG_OPERATORS)
     specs["list"] = FieldSpec("list", "list", LIST_OPERATORS)
     specs["segment"] = FieldSpec("segment", "segment", SEGMENT_OPERATORS)
+    specs["score"] = FieldSpec("score", "number", SCORE_OPERATORS)
+    specs["score_band"] = FieldSpec("score_band", "choice", CHOICE_OPERATORS, SCORE_BANDS)
+    specs["event"] = FieldSpec("event", "event", EVENT_OPERATORS, EVENT_TYPES)
     kinds = {
         CustomFieldType.TEXT: ("text", TEXT_OPERATORS),
         CustomFieldType.NUMBER: ("number", NUMBER_OPERATORS),

@@ -43,6 +43,19 @@ def referenced_lists(tree: Any) -> set[int]:
     return found
 
 
+def referenced_fields(tree: Any) -> set[str]:
+    """The field tokens `tree` names in its conditions (at any depth)."""
+    found: set[str] = set()
+    if not isinstance(tree, dict) or not isinstance(tree.get("rules"), list):
+        return found
+    for child in tree["rules"]:
+        if isinstance(child, dict) and "rules" in child:
+            found |= referenced_fields(child)
+        elif isinstance(child, dict) and isinstance(child.get("field"), str):
+            found.add(child["field"])
+    return found
+
+
 def referenced_segments(tree: Any) -> set[int]:
     """The ids of the segments `tree` names directly (not those they name in turn)."""
     return {pk for _, ids in segment_conditions(tree) for pk in ids}

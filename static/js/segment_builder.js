@@ -36,6 +36,7 @@
 
   function valueShape(kind, op) {
     if (NO_VALUE[op]) { return "none"; }
+    if (kind === "event") { return "event"; }
     if (op === "between") { return kind === "date" ? "date2" : "number2"; }
     if (op === "in_last_days" || op === "more_than_days_ago") { return "days"; }
     if (kind === "list" || kind === "segment") { return "picker"; }
@@ -52,6 +53,7 @@
       case "boolean": return true;
       case "choice": return field.choices.length ? field.choices[0][0] : "";
       case "days": return 30;
+      case "event": return { type: "opened", in_last_days: 30 };
       default: return "";
     }
   }
@@ -209,7 +211,7 @@
   Builder.prototype.valueInputs = function (cond, field, label) {
     var self = this;
     var shape = valueShape(field.kind, cond.operator);
-    var box = el("span", { className: "rb-value" });
+    var box = el("span", { className: "rb-value" + (shape === "event" ? " rb-value-event" : "") });
     function input(attrs, read) {
       var i = el("input", attrs);
       i.addEventListener("input", function () { read(i.value); self.sync(); changed(); });
@@ -252,11 +254,57 @@
       case "choice":
         box.appendChild(this.select("Value of " + label, field.choices, v, function (x) { cond.value = x; }));
         break;
+      case "event":
+        box.appendChild(this.eventInputs(cond, field, label));
+        break;
       case "choices": case "picker":
         var options = shape === "choices" ? field.choices : (field.kind === "list" ? config.lists : config.segments);
         box.appendChild(this.checkboxes(cond, label, options, shape === "picker"));
         break;
     }
+    return box;
+  };
+
+  // An email-activity condition: {"type", "campaign"?, "in_last_days"?, "after"?, "before"?};
+  // an empty input leaves its key out (any campaign, any time).
+  Builder.prototype.eventInputs = function (cond, field, label) {
+    var self = this;
+    if (!cond.value || typeof cond.value !== "object" || Array.isArray(cond.value)) {
+      cond.value = defaultValue(field, "event");
+    }
+    var v = cond.value;
+    function set(key, value) {
+      if (value === "" || value == null) { delete v[key]; } else { v[key] = value; }
+      self.sync(); changed();
+    }
+    var box = el("span", { className: "rb-event" });
+    box.appendChild(this.select("Event type of " + label, field.choices, v.type || "",
+      function (x) { set("type", x); }));
+    var campaigns = [["", "of any campaign"]].concat(config.campaigns.map(function (c) {
+      return [String(c[0]), "of “" + c[1] + "”"];
+    }));
+    var known = campaigns.some(function (c) { return c[0] === String(v.campaign); });
+    if (v.campaign != null && !known) {  // a name typed in the JSON, or an id gone since
+      campaigns.push([String(v.campaign), "of “" + v.campaign + "”"]);
+    }
+    box.appendChild(this.select("Campaign of " + label, campaigns, v.campaign == null ? "" : String(v.campaign),
+      function (x) {
+        var byId = config.campaigns.some(function (c) { return String(c[0]) === x; });
+        set("campaign", x === "" ? null : (byId ? Number(x) : x));
+      }));
+    function part(text, attrs, key, read) {
+      var i = el("input", attrs);
+      i.addEventListener("input", function () { set(key, read(i.value)); });
+      return el("label", { className: "rb-event-part" }, [document.createTextNode(text), i]);
+    }
+    box.appendChild(part(" in the last ", { type: "number", min: "0", step: "1", className: "rb-days",
+      placeholder: "any", "aria-label": "Days of " + label, value: v.in_last_days == null ? "" : String(v.in_last_days) },
+      "in_last_days", function (x) { return x.trim() === "" ? null : asNumber(x); }));
+    box.appendChild(el("span", { text: " days" }));
+    box.appendChild(part(" after ", { type: "date", "aria-label": "After (date) of " + label, value: v.after || "" },
+      "after", function (x) { return x || null; }));
+    box.appendChild(part(" before ", { type: "date", "aria-label": "Before (date) of " + label, value: v.before || "" },
+      "before", function (x) { return x || null; }));
     return box;
   };
 
