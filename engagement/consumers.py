@@ -11,7 +11,6 @@ a poll, since the in-memory layer does not cross processes (the q2 worker and th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -101,11 +100,3 @@ class ContactActivityConsumer(TenantTopicConsumer):
 
     async def tenant_event(self, message):
         await self._check()  # pushed after the commit: the new rows are there to see
-
-    async def disconnect(self, code):
-        watcher = getattr(self, "watcher", None)
-        if watcher is not None and watcher is not asyncio.current_task():
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await super().disconnect(code)

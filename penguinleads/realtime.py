@@ -109,6 +109,12 @@ class TenantTopicConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code):
+        # A subclass that polls keeps its task in self.watcher: it ends with the socket.
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None and watcher is not asyncio.current_task():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -175,14 +181,6 @@ class ProgressConsumer(TenantTopicConsumer):
             if not progress["is_active"]:
                 await self.close(code=DONE)
                 return
-
-    async def disconnect(self, code):
-        watcher = getattr(self, "watcher", None)
-        if watcher is not None and watcher is not asyncio.current_task():
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await super().disconnect(code)
 
 
 class ContactsConsumer(TenantTopicConsumer):

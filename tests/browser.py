@@ -3,10 +3,16 @@ download: Playwright only talks to the system binary)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
+import threading
+import time
+import urllib.request
 
 import pytest
+import uvicorn
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -48,3 +54,37 @@ def browser_page():
             context.close()
             browser.close()
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def asgi_server():
+    """penguinleads.asgi.application under uvicorn on a free loopback port, in this process
+    (so it uses the test database); yields the port. pytest-django's live_server is WSGI and
+    cannot serve WebSockets."""
+    from penguinleads.asgi import application
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def post_events(port: int, host: str, key: str, events: list[dict]) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/events/batch", method="POST",
+        data=json.dumps({"events": events}).encode(),
+        headers={"Host": host, "Authorization": f"Bearer {key}",
+                 "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

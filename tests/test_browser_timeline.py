@@ -4,15 +4,10 @@ the timeline without a reload; the filters work over htmx."""
 
 from __future__ import annotations
 
-import json
 import re
-import socket
-import threading
 import time
-import urllib.request
 
 import pytest
-import uvicorn
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -21,7 +16,7 @@ from engagement.models import EmailEvent
 from penguinleads.accounts.models import ApiKey
 from penguinleads.api.keys import create_api_key
 from segments.models import Campaign
-from tests.browser import browser_page  # noqa: F401  (fixture)
+from tests.browser import asgi_server, browser_page, post_events  # noqa: F401  (fixtures)
 from tests.conftest import host_of, in_schema, make_user
 
 pytestmark = [
@@ -34,29 +29,6 @@ EMAIL = "tl-browser-ada@example.com"
 
 
 @pytest.fixture
-def asgi_server():
-    """penguinleads.asgi.application under uvicorn on a free loopback port, in this process
-    (so it uses the test database); yields the port. pytest-django's live_server is WSGI and
-    cannot serve WebSockets."""
-    from penguinleads.asgi import application
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-@pytest.fixture
 def cleanup(tenant):
     yield
     with in_schema(tenant):
@@ -64,17 +36,6 @@ def cleanup(tenant):
         Campaign.objects.filter(name__startswith="Browser").delete()
         ApiKey.objects.filter(name="timeline browser test").delete()
         get_user_model().objects.filter(email__startswith="tl-browser-").delete()
-
-
-def _post_events(port: int, host: str, key: str, events: list[dict]) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/events/batch", method="POST",
-        data=json.dumps({"events": events}).encode(),
-        headers={"Host": host, "Authorization": f"Bearer {key}",
-                 "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def test_browser_ingested_event_appears_on_open_profile_without_reload(
@@ -103,7 +64,7 @@ def test_browser_ingested_event_appears_on_open_profile_without_reload(
     page.evaluate("window.__sameDocument = true")
 
     started = time.monotonic()
-    answer = _post_events(asgi_server, host, key, [{
+    answer = post_events(asgi_server, host, key, [{
         "event_id": "tl-browser-live", "type": "clicked", "email": EMAIL,
         "occurred_at": timezone.now().isoformat(), "campaign": "Browser spring",
         "subject": "Live from the batch API", "preview": "Hello Ada, a quick question…",

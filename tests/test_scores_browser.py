@@ -14,9 +14,8 @@ from contacts.models import Contact
 from penguinleads.accounts.models import ApiKey
 from penguinleads.api.keys import create_api_key
 from segments.models import Campaign
-from tests.browser import browser_page  # noqa: F401  (fixture)
+from tests.browser import asgi_server, browser_page, post_events  # noqa: F401  (fixtures)
 from tests.conftest import host_of, in_schema, make_user
-from tests.test_browser_timeline import _post_events, asgi_server  # noqa: F401  (fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -57,7 +56,7 @@ def test_browser_score_cell_updates_live_in_the_contact_table(
     page.evaluate("window.__sameDocument = true")
 
     when = timezone.now().isoformat()
-    answer = _post_events(asgi_server, host, key, [
+    answer = post_events(asgi_server, host, key, [
         {"event_id": f"sc-browser-{n}", "type": kind, "email": EMAIL, "occurred_at": when,
          "campaign": "Browser scores"} for n, kind in enumerate(["replied", "clicked"])])
     assert answer["counts"] == {"accepted": 2, "duplicate": 0, "error": 0}
