@@ -1,6 +1,7 @@
 """Benchmark: email events through POST /api/v1/events/batch (whole Django stack, in-process,
 API key) into the tenant `bench` (seeded with `seed_demo --tenant bench --contacts 1000000`;
-reused), then the nightly re-aging of every score of that tenant.
+reused), then the nightly re-aging of every score of that tenant, and a re-aging that changes
+many scores (a week at once, rolled back).
 
     .venv/bin/python bench/events_bench.py [--batches 20] [--contacts 200000] [--no-reage]
                                            [--stored 10000000]
@@ -174,6 +175,31 @@ def main() -> None:
             changed = reage_scores(SCHEMA)
             print(f"nightly re-aging: {time.perf_counter() - t0:.1f} s over the whole tenant, "
                   f"{ContactScore.objects.count():,} scores, {changed:,} changed")
+            reage_with_many_changes()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def reage_with_many_changes() -> None:
+    """A re-aging that changes many scores: the recent window shrinks by a week (as if a week
+    of nights had passed at once), timed, then rolled back so the tenant is as before."""
+    from engagement.scoring import score_settings
+
+    t0 = time.perf_counter()
+    try:
+        with transaction.atomic():
+            rules = score_settings()
+            rules.recent_days -= 7
+            rules.save()
+            changed = recompute_scores(contact_ids=None, reason="bench: a week older")
+            elapsed = time.perf_counter() - t0
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    print(f"re-aging a week at once: {elapsed:.1f} s over {ContactScore.objects.count():,} "
+          f"scores, {changed:,} scores or bands changed (rolled back)")
 
 
 def tenant_contacts() -> int:
