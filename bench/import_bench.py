@@ -178,7 +178,7 @@ def copy_floor(path: Path) -> float:
         cursor.execute("DROP TABLE IF EXISTS floor_contacts")
         cursor.execute("CREATE TABLE floor_contacts (LIKE contacts_contact INCLUDING ALL)")
         columns = ", ".join(
-            f.column for f in Contact._meta.concrete_fields if f.name != "search_document"
+            f.column for f in Contact._meta.concrete_fields
         )
         cursor.execute(f"INSERT INTO floor_contacts ({columns}) "
                        f"SELECT {columns} FROM contacts_contact")

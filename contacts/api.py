@@ -51,8 +51,7 @@ def api_source(request) -> str:
 
 
 def contacts_for_api():
-    # search_document is only for searching; the API never returns it.
-    return with_scores(Contact.objects.defer("search_document")).prefetch_related("tags")
+    return with_scores(Contact.objects.all()).prefetch_related("tags")
 
 
 class ContactApiView(GenericAPIView):

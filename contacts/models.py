@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower, Replace
@@ -59,9 +59,11 @@ class CustomField(models.Model):
         return self.label
 
 
-def _search_document():
-    # Email with "@" and "." turned into spaces so "acme" finds jane@acme.com. Built from
-    # immutable functions only, so PostgreSQL can store it as a generated column.
+def search_document():
+    """The words a contact is found by (email, its parts, names, company) as a tsvector.
+    Not stored in the row: the GIN index `contact_search_idx` is built on this expression and
+    search (contacts.selectors.search_contacts) repeats it, so the planner uses the index while
+    every contact row stays ~150 bytes narrower (faster scans, imports and exports)."""
     email_words = Replace(Replace("email_normalized", Value("@"), Value(" ")), Value("."), Value(" "))
     return SearchVector(
         "email_normalized", email_words, "first_name", "last_name", "company", config="simple"
@@ -102,9 +104,6 @@ class Contact(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", db_index=False,
     )
-    search_document = models.GeneratedField(
-        expression=_search_document(), output_field=SearchVectorField(), db_persist=True
-    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -117,7 +116,9 @@ class Contact(models.Model):
             models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
             models.Index(fields=["status", "created_at", "id"], name="contact_status_idx"),
             models.Index(fields=["email_normalized", "id"], name="contact_email_sort_idx"),
-            GinIndex(fields=["search_document"], name="contact_search_idx"),
+            # A bigger pending list: bulk writes (imports, rollbacks) append to it cheaply and
+            # it is merged in one pass (imports call gin_clean_pending_list when done).
+            GinIndex(search_document(), name="contact_search_idx", gin_pending_list_limit=65536),
             # The few contacts no campaign may reach: audiences subtract this small set
             # instead of reading every contact's status (segments.selectors.count_audience).
             models.Index(

@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from contacts.models import Contact, ContactTag, Tag
+from contacts.models import Contact, ContactTag, Tag, search_document
 from engagement.models import ContactScore, ScoreBand
 
 # sort key → ORDER BY; each has a matching index (see Contact.Meta.indexes).
@@ -54,7 +54,8 @@ def search_contacts(qs: QuerySet[Contact], text: str) -> QuerySet[Contact]:
         return qs.filter(email_prefix)
     raw = " & ".join(f"{w}:*" for w in words[:8])
     query = SearchQuery(raw, search_type="raw", config="simple")
-    return qs.filter(Q(search_document=query) | email_prefix)
+    # The same expression as the GIN index contact_search_idx, so the index answers it.
+    return qs.alias(_search=search_document()).filter(Q(_search=query) | email_prefix)
 
 
 def filter_contacts(

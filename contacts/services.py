@@ -482,7 +482,6 @@ def upsert_contacts(*, items: list[Any], actor=None, source: str = "api") -> lis
         c.email_normalized: c
         for c in Contact.objects.select_for_update()
         .filter(email_normalized__in=list(valid))
-        .defer("search_document")
     }
     rows: list[Contact] = []
     changes: list[tuple[ItemResult, str, dict, str]] = []

@@ -1,12 +1,12 @@
-"""A contact's activity timeline: one page, newest first, merged from four sources.
+"""A contact's activity timeline: one page, newest first, merged from five sources.
 
 - email events (EmailEvent: sent, opened, clicked, replied, bounced, unsubscribed),
 - score changes (ScoreChange),
 - status changes and imports (ContactChange: rows that change `status`, and rows written by an
   import or its rollback, source `import:<id>` / `rollback:<id>`),
-- list additions (ListMembership.added_at). Removals are not recorded per contact (a removal
-  deletes the membership row; ListChange only counts per list), so the timeline shows the lists
-  a contact was added to and is still in.
+- list additions (ListMembership.added_at: the lists the contact is in now) and list removals
+  (ListRemoval, written by every removal in segments.services; a removal row keeps the
+  addition's time, whose own entry went with the membership). Both are the type "list".
 
 Paging is by keyset, never OFFSET: an entry's key is (occurred_at, kind, id) and a page holds
 the entries before a cursor key in descending order. Each source reads at most `limit + 1` rows
@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 
 from contacts.models import ContactChange
 from engagement.models import EmailEvent, EventType, ScoreChange
-from segments.models import ListMembership
+from segments.models import ListMembership, ListRemoval
 
 PAGE_SIZE = 25
 MAX_NEW = 100  # entries one live update may bring; beyond, the page offers a reload
@@ -37,9 +37,10 @@ MAX_NEW = 100  # entries one live update may bring; beyond, the page offers a re
 # entry committed just after a read, with a key below the page's newest, would never show.
 LIVE_OVERLAP = dt.timedelta(minutes=2)
 
-# Source codes, also the tie-break of entries at the same instant (descending: s, l, e, c).
-EMAIL, SCORE, CHANGE, LIST = "e", "s", "c", "l"
-KINDS = (EMAIL, SCORE, CHANGE, LIST)
+# Source codes, also the tie-break of entries at the same instant (descending: s, r, l, e, c;
+# a removal comes after an addition to the same list in one transaction).
+EMAIL, SCORE, CHANGE, LIST, REMOVAL = "e", "s", "c", "l", "r"
+KINDS = (EMAIL, SCORE, CHANGE, LIST, REMOVAL)
 
 EMAIL_TYPES = tuple(EventType.values)
 TYPE_LABELS = {
@@ -47,7 +48,7 @@ TYPE_LABELS = {
     "score": "Score changes",
     "status": "Status changes",
     "import": "Imports",
-    "list": "Added to lists",
+    "list": "List changes",
 }
 TYPES = tuple(TYPE_LABELS)
 ENTRY_LABELS = {**dict(EventType.choices), "score": "Score", "status": "Status",
@@ -94,11 +95,11 @@ class Cursor:
 
 @dataclass
 class Entry:
-    kind: str  # EMAIL, SCORE, CHANGE or LIST
+    kind: str  # EMAIL, SCORE, CHANGE, LIST or REMOVAL
     type: str  # one of TYPES
     occurred_at: dt.datetime
     id: int
-    obj: Any  # the EmailEvent, ScoreChange, ContactChange or ListMembership
+    obj: Any  # the EmailEvent, ScoreChange, ContactChange, ListMembership or ListRemoval
 
     @property
     def key(self) -> Cursor:
@@ -239,11 +240,23 @@ def _list_additions(contact_id: int, query: TimelineQuery, kind: str, n: int) ->
     return [Entry(kind, "list", m.added_at, m.static_list_id, m) for m in qs[:n]]
 
 
+def _list_removals(contact_id: int, query: TimelineQuery, kind: str, n: int) -> list[Entry]:
+    if not query.wants("list"):
+        return []
+    # contact_id + ORDER BY removed_at DESC, id DESC: the primary key (contact_id,
+    # removed_at, id), read backwards from the cursor.
+    qs = ListRemoval.objects.filter(contact_id=contact_id).select_related(
+        "static_list", "static_list__campaign", "actor")
+    qs = _window(qs, "removed_at", "id", kind, query)
+    return [Entry(kind, "list", r.removed_at, r.id, r) for r in qs[:n]]
+
+
 _SOURCES = {
     EMAIL: _email_events,
     SCORE: _score_changes,
     CHANGE: _contact_changes,
     LIST: _list_additions,
+    REMOVAL: _list_removals,
 }
 
 # What a watching socket compares once a second: the newest row of each source (each read is
@@ -256,7 +269,9 @@ SELECT EXISTS (SELECT 1 FROM contacts_contact WHERE id = %(id)s),
         ORDER BY created_at DESC, id DESC LIMIT 1),
        (SELECT id FROM contacts_contactchange WHERE contact_id = %(id)s
         ORDER BY created_at DESC, id DESC LIMIT 1),
-       (SELECT max(added_at) FROM segments_listmembership WHERE contact_id = %(id)s)
+       (SELECT max(added_at) FROM segments_listmembership WHERE contact_id = %(id)s),
+       (SELECT id FROM segments_listremoval WHERE contact_id = %(id)s
+        ORDER BY removed_at DESC, id DESC LIMIT 1)
 """
 
 

@@ -397,7 +397,7 @@ def undo_import(job: ImportJob, *, force: bool, user_id: int | None) -> dict[str
     restored = _restore_updated(p, untouched)
     from segments.services import remove_import_memberships
 
-    unlisted = remove_import_memberships(import_id=job.pk)
+    unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
     deleted = purge_contacts(
         ids_sql=f"""SELECT c.id FROM imports_importchange ch
                     JOIN contacts_contact c ON c.id = ch.contact_id

@@ -114,7 +114,7 @@ class ContactResource(resources.ModelResource):
     def filter_export(self, queryset, **kwargs):
         # Tag names in the same query (no per-row query, and the export keeps streaming).
         names = ContactTag.objects.filter(contact=OuterRef("pk")).order_by("tag__name")
-        return queryset.defer("search_document").annotate(
+        return queryset.annotate(
             tag_names=ArraySubquery(names.values("tag__name"))
         )
 

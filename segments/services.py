@@ -5,6 +5,12 @@ as `qs.order_by().values("pk").query.sql_with_params()` gives), and one INSERT â
 CONFLICT DO NOTHING or one DELETE does the work, whatever the number. Each operation leaves one
 aggregated ListChange row (added, removed, size after) for the list analytics, bumps the list's
 updated_at, and pushes one event to the tenant's open list pages.
+
+Removals are also kept per contact, for its activity timeline (additions are the memberships
+themselves): every DELETE of memberships here is one statement that also inserts a ListRemoval
+row per removed membership (`_removal_sql`). Not recorded: memberships that go because their
+contact is deleted (the trigger of migration 0001; the contact's removals go too) or because
+their list is (delete_list; the list's removals go with it).
 """
 
 from __future__ import annotations
@@ -132,7 +138,8 @@ def set_list_archived(*, static_list: StaticList, archived: bool) -> StaticList:
 
 
 def delete_list(*, static_list: StaticList) -> int:
-    """Delete a list, its memberships, analytics and campaign targetings (contacts stay).
+    """Delete a list, its memberships, analytics, removal history (ListRemoval; its members'
+    removals are not recorded) and campaign targetings (contacts stay).
     Refused (ValidationError, code "in_use") while a dynamic segment's rules name it: the
     segment could no longer be worked out. Returns how many memberships went with it."""
     from segments.dynamic.services import segments_using_list
@@ -151,6 +158,11 @@ def delete_list(*, static_list: StaticList) -> int:
             "DELETE FROM segments_listmembership WHERE static_list_id = %s", [static_list.pk]
         )
         removed = cursor.rowcount
+        # Not a removal of each member (not recorded): the list's removal history goes too,
+        # in one statement rather than through Django's cascade.
+        cursor.execute(
+            "DELETE FROM segments_listremoval WHERE static_list_id = %s", [static_list.pk]
+        )
         # The rest (analytics rows, campaign targetings) is small: Django's cascade.
         StaticList.objects.filter(pk=static_list.pk).delete()
     _push(static_list.pk, "deleted")
@@ -273,17 +285,20 @@ def remove_contacts_from_list(
     record: bool = True,
 ) -> int:
     """Remove the contacts whose ids `ids_sql` selects from the list (others are ignored).
-    Side effects: deletes ListMembership rows, one ListChange row when something was removed
-    (unless `record` is False, as in add_contacts_to_list), bumps updated_at, pushes an event.
-    Raises ListGone. Returns how many were removed."""
+    Side effects: deletes ListMembership rows and inserts one ListRemoval row per removed
+    member (same statement, see _removal_sql; also with `record` False), one ListChange row when
+    something was removed (unless `record` is False, as in add_contacts_to_list), bumps
+    updated_at, pushes an event. Raises ListGone. Returns how many were removed."""
     source = _clean_source(source)
     with transaction.atomic():
         _lock_list(static_list)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""DELETE FROM segments_listmembership
-                    WHERE static_list_id = {_literal(static_list.pk)}
-                      AND contact_id IN ({ids_sql})""",
+                _removal_sql(
+                    where=f"static_list_id = {_literal(static_list.pk)} "
+                          f"AND contact_id IN ({ids_sql})",
+                    source=source, source_ref=source_ref, actor_id=getattr(actor, "pk", None),
+                ),
                 params,
             )
             removed = cursor.rowcount
@@ -291,6 +306,27 @@ def remove_contacts_from_list(
             _record(static_list, removed=removed, source=source, source_ref=source_ref,
                     actor=actor)
     return removed
+
+
+def _removal_sql(*, where: str, source: str, source_ref: int | None, actor_id: int | None,
+                 per_list: bool = False) -> str:
+    """One statement that deletes the memberships `where` selects and records each removal
+    (a ListRemoval row) for the contact's timeline. Its rowcount is the number removed; with
+    `per_list` it returns (list id, removed) rows instead. `where` is SQL of the callers (ids
+    as parameters); only ints and a checked source code are formatted in."""
+    record = f"""INSERT INTO segments_listremoval (contact_id, removed_at, static_list_id,
+                                                  added_at, source, source_ref, actor_id)
+                 SELECT contact_id, now(), static_list_id, added_at,
+                        '{_clean_source(source)}', {_literal(source_ref)}, {_literal(actor_id)}
+                 FROM gone"""
+    gone = f"""WITH gone AS (
+                   DELETE FROM segments_listmembership WHERE {where}
+                   RETURNING static_list_id, contact_id, added_at
+               )"""
+    if not per_list:
+        return f"{gone} {record}"
+    return f"""{gone}, recorded AS ({record} RETURNING static_list_id)
+               SELECT static_list_id, count(*) FROM recorded GROUP BY static_list_id"""
 
 
 def ids_of(contact_ids: list[int]) -> tuple[str, list]:
@@ -308,17 +344,16 @@ def _record_per_list(rows: list[tuple[int, int]], *, column: str, source: str,
     return sum(count for _list_id, count in rows)
 
 
-def remove_import_memberships(*, import_id: int) -> int:
+def remove_import_memberships(*, import_id: int, actor_id: int | None = None) -> int:
     """Rollback of an import: remove the memberships it added (source import, source_ref the
-    import id), in every list. Side effects: deletes ListMembership rows, one ListChange row
-    per list touched. Returns how many memberships were removed."""
+    import id), in every list. Side effects: deletes ListMembership rows and inserts a
+    ListRemoval row for each (source import, by `actor_id`), one ListChange row per list
+    touched. Returns how many memberships were removed."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            """WITH gone AS (
-                   DELETE FROM segments_listmembership
-                   WHERE source = 'import' AND source_ref = %s RETURNING static_list_id
-               )
-               SELECT static_list_id, count(*) FROM gone GROUP BY static_list_id""",
+            _removal_sql(where="source = 'import' AND source_ref = %s",
+                         source=MembershipSource.IMPORT, source_ref=int(import_id),
+                         actor_id=actor_id, per_list=True),
             [int(import_id)],
         )
         rows = cursor.fetchall()

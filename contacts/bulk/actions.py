@@ -297,7 +297,7 @@ def _delete(op: BulkOperation, ids: list[int]) -> int:
         cursor.execute(
             f"""INSERT INTO contacts_deletedcontactsnapshot
                     (operation_id, contact_id, email_normalized, data, tag_ids, list_ids)
-                SELECT %s, c.id, c.email_normalized, to_jsonb(c) - 'search_document',
+                SELECT %s, c.id, c.email_normalized, to_jsonb(c),
                        ARRAY(SELECT ct.tag_id FROM contacts_contacttag ct
                              WHERE ct.contact_id = c.id ORDER BY ct.tag_id),
                        {list_ids_sql("c.id")}
