@@ -10,6 +10,15 @@ class EngagementConfig(AppConfig):
     def ready(self) -> None:
         from django_q.models import Schedule
 
+        from contacts.bulk.hooks import register_bulk_delete_hooks
+        from engagement import deletions
+
+        # Events and scores survive a bulk delete's undo (contacts does not import us).
+        register_bulk_delete_hooks(
+            snapshot=deletions.snapshot_engagement, restore=deletions.restore_engagement,
+            expire=deletions.expire_engagement_snapshots,
+        )
+
         keep_schedules(self, {
             "Re-age lead scores": {
                 "func": "engagement.tasks.reage_all_scores", "schedule_type": Schedule.DAILY,

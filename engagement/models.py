@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from contacts.models import Contact
+from contacts.models import BulkOperation, Contact
 
 
 class EventType(models.TextChoices):
@@ -146,3 +146,89 @@ class WebhookSecret(models.Model):
 
     def __str__(self) -> str:
         return f"webhook secret of {self.created_at:%Y-%m-%d}"
+
+
+# --- copies kept for the undo of a bulk delete (engagement.deletions) -------------------------
+# Same columns as the live rows (contact and campaign as plain ids: the contact is gone, the
+# campaign may go), plus the operation. They go with the operation's snapshots when its undo
+# window closes (contacts.bulk.tasks.purge_expired_snapshots → engagement.deletions) and with
+# the operation itself. One index each, (operation, contact, …): what the restore, the expiry
+# and the uniqueness need.
+
+
+class DeletedEmailEvent(models.Model):
+    """An EmailEvent of a contact removed by bulk delete `operation`; `original_id` is its id."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, db_index=False)
+    original_id = models.BigIntegerField()
+    event_id = models.CharField(max_length=200)
+    contact_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField(null=True)
+    type = models.CharField(max_length=12, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    url = models.CharField(max_length=2000, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    preview = models.CharField(max_length=500, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+    bounce_type = models.CharField(max_length=4, choices=BounceType.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "contact_id", "original_id"],
+                name="deletedemailevent_op_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.contact_id} (bulk #{self.operation_id})"
+
+
+class DeletedContactScore(models.Model):
+    """The ContactScore row (with its override) of a contact removed by bulk delete."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, db_index=False)
+    contact_id = models.BigIntegerField()
+    computed_score = models.IntegerField()
+    score = models.IntegerField()
+    band = models.CharField(max_length=4, choices=ScoreBand.choices)
+    computed_at = models.DateTimeField()
+    override_score = models.IntegerField(null=True)
+    override_reason = models.CharField(max_length=300, blank=True)
+    override_until = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "contact_id"], name="deletedcontactscore_op_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.score} (bulk #{self.operation_id})"
+
+
+class DeletedScoreChange(models.Model):
+    """A ScoreChange of a contact removed by bulk delete; `original_id` is its id."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, db_index=False)
+    original_id = models.BigIntegerField()
+    contact_id = models.BigIntegerField()
+    old_score = models.IntegerField()
+    new_score = models.IntegerField()
+    old_band = models.CharField(max_length=4, choices=ScoreBand.choices)
+    new_band = models.CharField(max_length=4, choices=ScoreBand.choices)
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "contact_id", "original_id"],
+                name="deletedscorechange_op_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.old_score} → {self.new_score} (bulk #{self.operation_id})"

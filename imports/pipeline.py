@@ -10,6 +10,10 @@ rollback: the inverse, from ImportChange.
 
 from __future__ import annotations
 
+import logging
+import time
+from contextlib import contextmanager
+
 from django.db import connection, transaction
 
 from contacts.changes import contacts_changed
@@ -17,6 +21,8 @@ from contacts.services import purge_contacts
 from imports.models import ImportJob, ImportRowError, Strategy
 from imports.staging import TEXT_TARGETS, stage_table
 from mailcheck.checks import check_domains
+
+logger = logging.getLogger(__name__)
 
 # Outcomes of a staged row; ok rows get one of the first four.
 CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
@@ -383,27 +389,39 @@ def rollback_conflicts(job: ImportJob, *, limit: int = 20) -> tuple[int, list[st
     return count, sample
 
 
+@contextmanager
+def _step(job: ImportJob, name: str):
+    """Log how long one step took (bench/import_bench.py prints these lines)."""
+    started = time.perf_counter()
+    yield
+    logger.info("import %s: %s took %.2f s", job.pk, name, time.perf_counter() - started)
+
+
 def undo_import(job: ImportJob, *, force: bool, user_id: int | None) -> dict[str, int]:
     """Undo what `job` did (caller holds the transaction). Contacts changed after the import
     are left alone unless `force`. Returns counts of what was undone."""
     p = {"job": job.pk, "user": user_id, "source": f"rollback:{job.pk}", "force": force}
     untouched = "(%(force)s OR c.updated_at <= ch.applied_at)"
-    untagged = _run(
-        """DELETE FROM contacts_contacttag ct USING imports_importchange ch,
-                  jsonb_array_elements_text(ch.added_tag_ids) AS added(tag_id)
-           WHERE ch.job_id = %(job)s AND ch.action = 'tagged'
-             AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
-    )
-    restored = _restore_updated(p, untouched)
+    with _step(job, "rollback: untag"):
+        untagged = _run(
+            """DELETE FROM contacts_contacttag ct USING imports_importchange ch,
+                      jsonb_array_elements_text(ch.added_tag_ids) AS added(tag_id)
+               WHERE ch.job_id = %(job)s AND ch.action = 'tagged'
+                 AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
+        )
+    with _step(job, "rollback: restore updated"):
+        restored = _restore_updated(p, untouched)
     from segments.services import remove_import_memberships
 
-    unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
-    deleted = purge_contacts(
-        ids_sql=f"""SELECT c.id FROM imports_importchange ch
-                    JOIN contacts_contact c ON c.id = ch.contact_id
-                    WHERE ch.job_id = %(job)s AND ch.action = 'created' AND {untouched}""",
-        params=p, actor_id=user_id, source=p["source"],
-    )
+    with _step(job, "rollback: remove list memberships"):
+        unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
+    with _step(job, "rollback: delete created"):
+        deleted = purge_contacts(
+            ids_sql=f"""SELECT c.id FROM imports_importchange ch
+                        JOIN contacts_contact c ON c.id = ch.contact_id
+                        WHERE ch.job_id = %(job)s AND ch.action = 'created' AND {untouched}""",
+            params=p, actor_id=user_id, source=p["source"],
+        )
     counts = {"deleted": deleted, "restored": restored, "untagged": untagged}
     if unlisted:  # only imports into a list have memberships to remove
         counts["unlisted"] = unlisted

@@ -392,16 +392,22 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
     job.refresh_from_db()
     if job.status == ImportStatus.ROLLED_BACK:
         return
-    pipeline.refresh_statistics()  # the planner must know how big this import's record is
+    with _timed(job, "rollback: statistics before"):
+        pipeline.refresh_statistics()  # the planner must know how big this import's record is
     with transaction.atomic():
-        conflicts, sample = pipeline.rollback_conflicts(job)
+        with _timed(job, "rollback: conflicts"):
+            conflicts, sample = pipeline.rollback_conflicts(job)
         counts = pipeline.undo_import(job, force=force, user_id=user_id)
         report = {**counts, "forced": force, "conflicts": conflicts}
         if conflicts and not force:
             report["left_alone_sample"] = sample
         _update(job, status=ImportStatus.ROLLED_BACK, rolled_back_at=timezone.now(),
                 rolled_back_by_id=user_id, rollback_report=report)
-    pipeline.refresh_statistics()
+        commit_started = time.perf_counter()
+    logger.info("import %s: rollback: commit took %.2f s", job.pk,
+                time.perf_counter() - commit_started)
+    with _timed(job, "rollback: statistics after"):
+        pipeline.refresh_statistics()
 
 
 def rollback_preview(job: ImportJob) -> dict[str, Any]:

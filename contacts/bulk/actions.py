@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from contacts.bulk.hooks import snapshot_before_delete
 from contacts.models import BulkKind, BulkOperation, ContactStatus, Tag
 from contacts.services import clean_tag_names, ensure_tags, purge_contacts
 
@@ -305,6 +306,9 @@ def _delete(op: BulkOperation, ids: list[int]) -> int:
                 ON CONFLICT (operation_id, contact_id) DO NOTHING""",
             [op.pk, ids],
         )
+    # Other apps' data of these contacts (engagement events, scores) goes with them: let
+    # them keep a copy for the undo first.
+    snapshot_before_delete(operation_id=op.pk, contact_ids=ids)
     sql, params = _ids_sql(ids)
     return purge_contacts(ids_sql=sql, params=params, actor_id=op.created_by_id,
                           source=f"bulk:{op.pk}")

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_tenants.utils import get_tenant_model, schema_context
 
 from contacts.bulk import services, undo
+from contacts.bulk.hooks import expire_snapshots
 from contacts.models import BulkOperation, DeletedContactSnapshot
 
 logger = logging.getLogger(__name__)
@@ -50,5 +51,6 @@ def purge_expired_snapshots() -> int:
             removed += DeletedContactSnapshot.objects.filter(
                 operation__undo_until__lt=now
             ).delete()[0]
+            expire_snapshots(before=now)  # other apps' copies (engagement events, scores)
     connection.set_schema_to_public()
     return removed

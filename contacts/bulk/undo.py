@@ -9,6 +9,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts.bulk import services
+from contacts.bulk.hooks import restore_after_undo
+from contacts.changes import contacts_changed
 from contacts.models import BulkKind, BulkOperation, BulkStatus, Contact, DeletedContactSnapshot
 from penguinleads.realtime import push
 
@@ -51,8 +53,9 @@ def _columns() -> list[str]:
 def run_undo(op: BulkOperation) -> None:
     """One transaction: re-insert the snapshots' contacts (skipping emails taken since),
     their tags (those still existing) and list memberships (lists still existing), a
-    'created' history entry each; then drop the snapshots. Side effects: as said, plus the
-    operation's undo_report and one push to the contact tables."""
+    'created' history entry each; then the registered restore hooks (contacts.bulk.hooks:
+    engagement events and scores) and drop the snapshots. Side effects: as said, plus the
+    operation's undo_report, one push to the contact tables and contacts_changed."""
     if op.status != BulkStatus.UNDOING:
         return
     columns = ", ".join(_columns())
@@ -76,12 +79,16 @@ def run_undo(op: BulkOperation) -> None:
         restored = cursor.rowcount
         _restore_links(cursor, op)
         skipped = _skipped(cursor, op)
+        ids = _restored_ids(cursor) if restored else []
         cursor.execute("DROP TABLE undo_restored")
     _restore_lists(op)
+    # Other apps' data of the restored contacts (engagement events, scores), same ids.
+    extra = restore_after_undo(operation_id=op.pk, contact_ids=ids)
+    contacts_changed(contact_ids=ids)  # dynamic segments re-evaluate them (scores, events)
     DeletedContactSnapshot.objects.filter(operation=op).delete()
     op.status = BulkStatus.FAILED if op.error else BulkStatus.FINISHED
     op.undone_at = timezone.now()
-    op.undo_report = {"restored": restored, **skipped}
+    op.undo_report = {"restored": restored, **skipped, **extra}
     op.save(update_fields=["status", "undone_at", "undo_report"])
     push(schema_name=connection.schema_name, topic="contacts", event={"action": "batch", "ids": []})
 
@@ -106,6 +113,11 @@ def _restore_links(cursor, op: BulkOperation) -> None:
            FROM contacts_contact c JOIN undo_restored u ON u.id = c.id""",
         [op.undone_by_id, f"undo:bulk:{op.pk}"],
     )
+
+
+def _restored_ids(cursor) -> list[int]:
+    cursor.execute("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM undo_restored")
+    return cursor.fetchone()[0]
 
 
 def _skipped(cursor, op: BulkOperation) -> dict:
