@@ -370,8 +370,8 @@ def delete_contact(*, contact: Contact, actor=None, source: str = "ui") -> None:
 
 def purge_contacts(*, ids_sql: str, params: dict, actor_id: int | None, source: str) -> int:
     """Delete, set-based, the contacts whose ids `ids_sql` (a SELECT of one column `id`)
-    returns; caller holds the transaction. Side effects: deletes their ContactTag rows, detaches
-    their history and adds a 'deleted' ContactChange for each, records a contact.deleted
+    returns; caller holds the transaction. Side effects: adds a 'deleted' ContactChange for
+    each (the delete trigger then removes their ContactTag rows and detaches their history), records a contact.deleted
     webhook delivery per contact when an endpoint listens, pushes one event. Returns how
     many contacts were deleted."""
     with connection.cursor() as cursor:
@@ -383,13 +383,7 @@ def purge_contacts(*, ids_sql: str, params: dict, actor_id: int | None, source: 
                FROM contacts_contact c JOIN purge_ids p ON p.id = c.id""",
             [actor_id, source],
         )
-        cursor.execute(
-            "UPDATE contacts_contactchange SET contact_id = NULL "
-            "WHERE contact_id IN (SELECT id FROM purge_ids)"
-        )
-        cursor.execute(
-            "DELETE FROM contacts_contacttag WHERE contact_id IN (SELECT id FROM purge_ids)"
-        )
+        # Tags and history: the contacts' delete trigger (contacts migration 0008).
         deleted = _delete_purged(cursor, source)
         cursor.execute("DROP TABLE purge_ids")
     if deleted:

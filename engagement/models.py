@@ -35,8 +35,12 @@ class EmailEvent(models.Model):
 
     event_id = models.CharField(max_length=200, unique=True)
     # The timeline index below starts with contact_id, so no index of its own.
+    # No database constraint: a bulk delete of N contacts would queue N deferred checks per
+    # referencing table, run at commit (~20 s for 500k). Rows go with their contact through the
+    # statement-level trigger of migration 0002 (and Django's own cascade for ORM deletes).
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="email_events", db_index=False
+        Contact, on_delete=models.CASCADE, related_name="email_events", db_index=False,
+        db_constraint=False,
     )
     campaign = models.ForeignKey(
         "segments.Campaign", null=True, blank=True, on_delete=models.SET_NULL,
@@ -87,8 +91,9 @@ class ContactScore(models.Model):
     """A contact's lead score. `computed_score` comes from its events; `score`/`band` are what
     everyone reads: the override while one is active, else the computed score."""
 
-    contact = models.OneToOneField(
-        Contact, primary_key=True, on_delete=models.CASCADE, related_name="lead_score"
+    contact = models.OneToOneField(  # no database constraint: see EmailEvent.contact
+        Contact, primary_key=True, on_delete=models.CASCADE, related_name="lead_score",
+        db_constraint=False,
     )
     computed_score = models.IntegerField(default=0)
     score = models.IntegerField(default=0)
@@ -115,8 +120,9 @@ class ContactScore(models.Model):
 class ScoreChange(models.Model):
     """One change of a contact's score or band, for the timeline."""
 
-    contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="score_changes", db_index=False
+    contact = models.ForeignKey(  # no database constraint: see EmailEvent.contact
+        Contact, on_delete=models.CASCADE, related_name="score_changes", db_index=False,
+        db_constraint=False,
     )
     old_score = models.IntegerField()
     new_score = models.IntegerField()

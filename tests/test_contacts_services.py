@@ -263,3 +263,26 @@ def test_create_contact_pushes_event_to_own_tenant_only(
             await asyncio.wait_for(layer.receive(other), timeout=0.2)
 
     async_to_sync(nothing_for_other)()
+
+
+def test_a_raw_delete_removes_tags_and_detaches_history_in_its_own_tenant_only(
+        tenant, other_tenant):
+    """Tags and history have no foreign-key constraint (bulk speed): the contacts' delete
+    trigger must do the cleanup for set-based deletes, and only in the schema it runs in."""
+    from django.db import connection
+
+    with in_schema(other_tenant):
+        theirs = services.create_contact(data={"email": "twin@example.com"}, tags=["vip"])
+    ours = services.create_contact(data={"email": "twin@example.com"}, tags=["vip"])
+    assert ContactChange.objects.filter(contact_id=ours.pk).exists()
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM contacts_contact WHERE id = %s", [ours.pk])
+
+    assert not Contact.tags.through.objects.filter(contact_id=ours.pk).exists()
+    assert not ContactChange.objects.filter(contact_id=ours.pk).exists()
+    assert ContactChange.objects.filter(contact_email="twin@example.com",
+                                        contact_id__isnull=True).exists()
+    with in_schema(other_tenant):
+        assert [t.name for t in Contact.objects.get(pk=theirs.pk).tags.all()] == ["vip"]
+        assert ContactChange.objects.filter(contact_id=theirs.pk).exists()
