@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django_tenants.utils import schema_context
 
 from engagement.timeline import activity_head
-from penguinleads.realtime import NOT_FOUND, TenantTopicConsumer, group_name
+from penguinleads.realtime import NOT_FOUND, TenantTopicConsumer, group_name, send_from_sync
 
 MAX_PUSHED_CONTACTS = 200  # per ingested batch; the others' pages learn it from their poll
 
@@ -44,7 +43,7 @@ def push_contact_activity(*, schema_name: str, contact_ids: list[int]) -> None:
     async def send_all() -> None:
         await asyncio.gather(*(layer.group_send(name, message) for name, message in sends))
 
-    transaction.on_commit(lambda: async_to_sync(send_all)())
+    transaction.on_commit(lambda: send_from_sync(send_all))
 
 
 class ContactActivityConsumer(TenantTopicConsumer):

@@ -39,7 +39,23 @@ def push(*, schema_name: str, topic: str, event: dict) -> None:
         return
     message = {"type": "tenant.event", "event": event}
     name = group_name(schema_name, topic)
-    transaction.on_commit(lambda: async_to_sync(layer.group_send)(name, message))
+    transaction.on_commit(lambda: send_from_sync(lambda: layer.group_send(name, message)))
+
+
+def send_from_sync(make_coroutine) -> None:
+    """Run `make_coroutine()` (channel-layer sends) from synchronous code. Usually there is no
+    event loop in this thread and it runs to completion here; when sync code runs inside a
+    thread that has a running loop (a sync library driving its own loop, as Playwright does in
+    the browser tests), the sends are scheduled on that loop instead of failing."""
+    async def run() -> None:
+        await make_coroutine()
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(run)()
+        return
+    loop.create_task(run())
 
 
 @database_sync_to_async

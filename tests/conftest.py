@@ -47,9 +47,11 @@ def ensure_test_tenants() -> None:
                 owner_email=f"owner@{schema}.example.com", owner_password="owner-pass-123",
             )
             # Tests start from an empty workspace: drop the default segments (segments
-            # migration 0003; tests/test_segments_defaults.py covers them).
+            # migration 0003; tests/test_segments_events.py covers them).
             with schema_context(schema), connection.cursor() as cursor:
-                cursor.execute("DELETE FROM segments_segment")
+                cursor.execute("DELETE FROM segments_segmentrefresh; "
+                               "DELETE FROM segments_segmentmembership; "
+                               "DELETE FROM segments_segment")
     connection.set_tenant(previous)
 
 

@@ -131,6 +131,13 @@ def test_create_tenant_through_the_admin_form(staff_client):
             owner = User.objects.get()
             assert (owner.email, owner.role) == ("boss@gamma.example.com", Role.OWNER)
             assert owner.check_password(password)
+            # The hot/warm/cold segments are built with the workspace (so contact changes
+            # update them at once) rather than "not yet" until the 30-minute refresh.
+            from segments.models import Segment
+
+            assert sorted(Segment.objects.filter(last_refreshed_at__isnull=False)
+                          .values_list("name", flat=True)) == [
+                "Cold leads", "Hot leads", "Warm leads"]
         login = SchemaKeepingClient(HTTP_HOST="gamma.localhost").post(
             "/accounts/login/", {"username": "boss@gamma.example.com", "password": password}
         )

@@ -41,7 +41,8 @@ def create_tenant(
     """Create a tenant: its schema (migrated), its primary domain and its owner user.
 
     Side effects: creates a PostgreSQL schema and runs the tenant migrations in it; creates
-    Tenant, Domain and (in the new schema) an owner User. Returns the tenant.
+    Tenant, Domain and (in the new schema) an owner User; builds the default segments.
+    Returns the tenant.
     """
     from penguinleads.accounts.models import Role, User
 
@@ -58,6 +59,12 @@ def create_tenant(
             User.objects.create_user(
                 email=owner_email, password=owner_password, role=Role.OWNER, full_name=""
             )
+    with schema_context(schema_name):
+        from segments.dynamic.refresh import refresh_all_segments
+
+        # The out-of-the-box segments (hot/warm/cold leads) are built at once (empty: no
+        # contacts yet), so every later contact change updates them within seconds.
+        refresh_all_segments()
     return tenant
 
 
