@@ -77,3 +77,39 @@ def test_a_second_refresh_of_one_segment_waits_for_the_first(tenant, committed_c
     # the waiting refresh ran after, on the committed data
     assert (results["one"].entered, results["one"].size_after) == (2, 2)
     assert SegmentMembership.objects.filter(segment=one).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_incremental_update_waits_for_a_running_refresh_of_its_segment(
+        tenant, committed_cleanup):
+    """refresh_segments_for_contacts takes all its segments' locks in one statement: the
+    same locks as lock_segment, so it waits for a refresh in progress, then sees its data."""
+    contact = ContactFactory(email="b0@acme.com", company="Acme")
+    one = services.create_segment(name="One", rules=ACME)
+    refresh.refresh_segment(segment=one)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with schema_context(tenant.schema_name):
+                refresh.refresh_segments_for_contacts(contact_ids=[contact.pk])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    waiter = threading.Thread(target=work)
+    with transaction.atomic():
+        refresh.lock_segment(one.pk)  # "a refresh of One is running"
+        waiter.start()
+        for _ in range(2000):
+            if _waiting_for_advisory_lock():
+                break
+            threading.Event().wait(0.01)
+        assert _waiting_for_advisory_lock() == 1 and waiter.is_alive()
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE contacts_contact SET company = 'Other' WHERE id = %s",
+                           [contact.pk])
+    waiter.join(timeout=60)
+    assert errors == []
+    assert not SegmentMembership.objects.filter(segment=one, contact_id=contact.pk).exists()

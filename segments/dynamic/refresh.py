@@ -42,6 +42,20 @@ def lock_segment(segment_id: int) -> None:
                        [f"{connection.schema_name}:segment:{segment_id}"])
 
 
+def lock_segments(segment_ids: list[int]) -> None:
+    """lock_segment for many segments in one round trip, in id order (a fixed order, so two
+    such callers cannot deadlock; a full refresh holds one segment's lock at a time)."""
+    if not segment_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # unnest yields the sorted array in order, so the locks are taken in that order
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(%s || ':segment:' || id, 0))) "
+            "FROM unnest(%s::bigint[]) AS id",
+            [connection.schema_name, sorted(segment_ids)],
+        )
+
+
 def rules_sql(segment: Segment, *, custom_fields=None) -> tuple[str, tuple]:
     """SELECT of the ids of the contacts matching the segment now (raises RuleError)."""
     q = compile_rules(segment.rules, exclude=segment.exclude or None,
@@ -221,15 +235,17 @@ def refresh_segments_for_contacts(*, contact_ids: list[int]) -> list[SegmentRefr
     done = []
     custom_fields = list(CustomField.objects.all())
     with transaction.atomic():  # one transaction: a commit per segment would cost more
+        work = []
         for segment in ordered_segments():
             if segment.last_refreshed_at is None:
                 continue  # its first full refresh (queued) will see these contacts as they are
-            started, t0 = timezone.now(), time.monotonic()
             try:
-                sql, params = _incremental_sql(segment, custom_fields)
+                work.append((segment, *_incremental_sql(segment, custom_fields)))
             except RuleError:
                 continue
-            lock_segment(segment.pk)
+        lock_segments([segment.pk for segment, _sql, _params in work])
+        for segment, sql, params in work:
+            started, t0 = timezone.now(), time.monotonic()
             entered, left, size = _apply_incremental(segment.pk, sql, params, ids)
             if entered or left:
                 done.append(_record(segment, kind=SegmentRefreshKind.INCREMENTAL,
