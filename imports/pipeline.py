@@ -390,8 +390,9 @@ def rollback_conflicts(job: ImportJob, *, limit: int = 20) -> tuple[int, list[st
 
 
 @contextmanager
-def _step(job: ImportJob, name: str):
-    """Log how long one step took (bench/import_bench.py prints these lines)."""
+def timed_step(job: ImportJob, name: str):
+    """Log how long one step of an import or its rollback took (bench/import_bench.py prints
+    these lines)."""
     started = time.perf_counter()
     yield
     logger.info("import %s: %s took %.2f s", job.pk, name, time.perf_counter() - started)
@@ -402,20 +403,20 @@ def undo_import(job: ImportJob, *, force: bool, user_id: int | None) -> dict[str
     are left alone unless `force`. Returns counts of what was undone."""
     p = {"job": job.pk, "user": user_id, "source": f"rollback:{job.pk}", "force": force}
     untouched = "(%(force)s OR c.updated_at <= ch.applied_at)"
-    with _step(job, "rollback: untag"):
+    with timed_step(job, "rollback: untag"):
         untagged = _run(
             """DELETE FROM contacts_contacttag ct USING imports_importchange ch,
                       jsonb_array_elements_text(ch.added_tag_ids) AS added(tag_id)
                WHERE ch.job_id = %(job)s AND ch.action = 'tagged'
                  AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
         )
-    with _step(job, "rollback: restore updated"):
+    with timed_step(job, "rollback: restore updated"):
         restored = _restore_updated(p, untouched)
     from segments.services import remove_import_memberships
 
-    with _step(job, "rollback: remove list memberships"):
+    with timed_step(job, "rollback: remove list memberships"):
         unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
-    with _step(job, "rollback: delete created"):
+    with timed_step(job, "rollback: delete created"):
         deleted = purge_contacts(
             ids_sql=f"""SELECT c.id FROM imports_importchange ch
                         JOIN contacts_contact c ON c.id = ch.contact_id

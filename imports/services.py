@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import time
 import uuid
-from contextlib import contextmanager
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -217,13 +216,13 @@ def run_analysis(job: ImportJob) -> None:
     try:
         plan = plan_columns(job, {f.key: f for f in CustomField.objects.all()})
         create_stage(job)
-        with _timed(job, "load_stage"):
+        with pipeline.timed_step(job, "load_stage"):
             total = load_stage(job, plan, progress=lambda n: _touch(job, processed_rows=n))
         if total == 0:
             raise FileRejected("The file has no data rows.")
         for step in (pipeline.mark_duplicates, pipeline.check_staged_domains,
                      pipeline.decide_outcomes, pipeline.record_row_errors):
-            with _timed(job, step.__name__):
+            with pipeline.timed_step(job, step.__name__):
                 step(job)
         counts = pipeline.preview_counts(job)
     except (FileRejected, MappingError) as exc:
@@ -235,13 +234,6 @@ def run_analysis(job: ImportJob) -> None:
         analysed_snapshot=pipeline.contacts_snapshot(), **counts,
     )
     job.refresh_from_db()
-
-
-@contextmanager
-def _timed(job: ImportJob, step: str):
-    started = time.perf_counter()
-    yield
-    logger.info("import %s: %s took %.2f s", job.pk, step, time.perf_counter() - started)
 
 
 def _touch(job: ImportJob, **fields: Any) -> None:
@@ -341,7 +333,7 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
 
 
 def _apply_one_chunk(job: ImportJob, low: int, high: int, user_id) -> None:
-    with _timed(job, f"chunk {low}-{high}"), transaction.atomic():
+    with pipeline.timed_step(job, f"chunk {low}-{high}"), transaction.atomic():
         written = pipeline.apply_chunk(job, low, high, user_id=user_id)
         processed = pipeline.rows_before(job, high)
         ImportJob.objects.filter(pk=job.pk).update(
@@ -392,10 +384,10 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
     job.refresh_from_db()
     if job.status == ImportStatus.ROLLED_BACK:
         return
-    with _timed(job, "rollback: statistics before"):
+    with pipeline.timed_step(job, "rollback: statistics before"):
         pipeline.refresh_statistics()  # the planner must know how big this import's record is
     with transaction.atomic():
-        with _timed(job, "rollback: conflicts"):
+        with pipeline.timed_step(job, "rollback: conflicts"):
             conflicts, sample = pipeline.rollback_conflicts(job)
         counts = pipeline.undo_import(job, force=force, user_id=user_id)
         report = {**counts, "forced": force, "conflicts": conflicts}
@@ -406,7 +398,7 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
         commit_started = time.perf_counter()
     logger.info("import %s: rollback: commit took %.2f s", job.pk,
                 time.perf_counter() - commit_started)
-    with _timed(job, "rollback: statistics after"):
+    with pipeline.timed_step(job, "rollback: statistics after"):
         pipeline.refresh_statistics()
 
 

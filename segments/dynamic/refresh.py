@@ -37,9 +37,7 @@ logger = logging.getLogger(__name__)
 
 def lock_segment(segment_id: int) -> None:
     """Wait for, then hold until the transaction ends, the refresh lock of one segment."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                       [f"{connection.schema_name}:segment:{segment_id}"])
+    lock_segments([segment_id])
 
 
 def lock_segments(segment_ids: list[int]) -> None:
