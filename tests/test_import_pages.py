@@ -635,6 +635,9 @@ def test_browser_import_drop_map_check_import(
     page.get_by_label("Delimiter").select_option(";")
     page.wait_for_function("document.querySelectorAll('table.preview thead th').length === 1")
     assert headings.all_inner_texts() == ["Email,First Name,Company,Plan"]
+    # Let that swap settle first: a change made while htmx still replaces the form is lost.
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Delimiter").select_option(",")
     page.wait_for_function("document.querySelectorAll('table.preview thead th').length === 4")
     assert headings.all_inner_texts() == ["Email", "First Name", "Company", "Plan"]
