@@ -16,6 +16,9 @@ from pathlib import Path
 DATABASE_NAME = "penguinleads"
 
 # Reloadable settings that suit a 2-core, many-GiB developer machine better than the defaults.
+# The server runs on this machine, so parallel queries get one worker per core and the leader
+# only gathers: on 2 cores a leader scanning beside its 2 workers made 3 processes share 2 cores
+# (the segment preview count: median 255 → 220 ms).
 _TUNING = {
     "work_mem": "32MB",
     "maintenance_work_mem": "512MB",
@@ -23,6 +26,8 @@ _TUNING = {
     "random_page_cost": "1.1",
     "jit": "off",
     "max_wal_size": "4GB",
+    "max_parallel_workers_per_gather": str(max(2, min(os.cpu_count() or 2, 6))),
+    "parallel_leader_participation": "off",
 }
 
 
@@ -55,7 +60,11 @@ def _prepare(server) -> None:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
-    current = server.psql("SHOW work_mem;")
-    if _TUNING["work_mem"] not in current:
-        statements = "".join(f"ALTER SYSTEM SET {k} = '{v}';" for k, v in _TUNING.items())
+    # One row per setting that differs from _TUNING (current_setting shows the units we use).
+    listed = ",".join(f"('{k}', '{v}')" for k, v in _TUNING.items())
+    differing = server.psql(
+        f"SELECT '@' || k FROM (VALUES {listed}) AS t (k, v) WHERE current_setting(k) <> v;")
+    names = [line.strip()[1:] for line in differing.splitlines() if line.strip().startswith("@")]
+    if names:
+        statements = "".join(f"ALTER SYSTEM SET {k} = '{_TUNING[k]}';" for k in names)
         server.psql(statements + "SELECT pg_reload_conf();")

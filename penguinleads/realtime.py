@@ -34,12 +34,22 @@ def group_name(schema_name: str, topic: str) -> str:
 def push(*, schema_name: str, topic: str, event: dict) -> None:
     """Send `event` to every socket of `topic` in one tenant, after the current transaction
     commits (so nobody is told about a change that rolled back)."""
+    push_many(schema_name=schema_name, topic=topic, events=[event])
+
+
+def push_many(*, schema_name: str, topic: str, events: list[dict]) -> None:
+    """push() of several events, sent in order with one hop into the event loop."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
-    message = {"type": "tenant.event", "event": event}
     name = group_name(schema_name, topic)
-    transaction.on_commit(lambda: send_from_sync(lambda: layer.group_send(name, message)))
+    messages = [{"type": "tenant.event", "event": event} for event in events]
+
+    async def send_all() -> None:
+        for message in messages:
+            await layer.group_send(name, message)
+
+    transaction.on_commit(lambda: send_from_sync(send_all))
 
 
 def send_from_sync(make_coroutine) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacts.models import Contact, ContactTag, CustomField, Tag
-from segments.rules import MAX_DEPTH, MAX_VALUES, RuleError, compile_rules
+from segments.dynamic.refresh import condition_sql
+from segments.rules import MAX_DEPTH, MAX_VALUES, RuleError, compile_rules, compiler
+from tests.factories import ContactFactory
 
 NOW = timezone.make_aware(dt.datetime(2026, 6, 15, 12, 0))
 TODAY = timezone.localdate(NOW)
@@ -245,6 +248,11 @@ def test_compiled_rules_agree_with_python_evaluation(rule_fields, rows, tree, ex
             if _matches(tree, row) and not (exclude and _matches(exclude, row))
         }
         assert got == expected
+        # The same rules as the literal condition incremental updates evaluate row by row.
+        with connection.cursor() as cursor:
+            cursor.execute('SELECT "contacts_contact"."id" FROM "contacts_contact" WHERE '
+                           + condition_sql(q))
+            assert {pk for (pk,) in cursor.fetchall()} == expected
     finally:
         Contact.objects.all().delete()
 
@@ -353,3 +361,50 @@ def test_conditions_nobody_or_everybody_matches_still_make_sql(tenant):
         sql, _params = qs.values("pk").query.sql_with_params()  # a segment refresh needs SQL
         assert "SELECT" in sql
         assert qs.count() == expected, rule
+
+
+# --- case-insensitive text under each collation ------------------------------------------------
+
+
+def test_the_collation_probe_reads_the_database(tenant):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT upper('i') = 'I', coalesce(to_jsonb(d) ->> 'datlocprovider', "
+                       "'c') FROM pg_database d WHERE d.datname = current_database()")
+        plain, provider = cursor.fetchone()
+    assert compiler._case_rules() == compiler._CaseRules(ascii_plain=plain,
+                                                         keeps_length=provider == "c")
+
+
+@pytest.mark.parametrize("ascii_plain", [True, False])
+@pytest.mark.parametrize("keeps_length", [True, False])
+def test_case_insensitive_text_gives_the_same_answers_on_every_path(
+    tenant, monkeypatch, ascii_plain, keeps_length
+):
+    """The ASCII fast path of upper() and the length pre-test of equals are used only where
+    the collation allows them; each combination answers alike (the plain UPPER() forms)."""
+    rules = compiler._CaseRules(ascii_plain=ascii_plain, keeps_length=keeps_length)
+    monkeypatch.setattr(compiler, "_case_rules", lambda: rules)
+    names = ["München", "MÜNCHEN", "munchen", "Acme", "ACME", "acme inc", "", "Ärger", "50%_x"]
+    for index, name in enumerate(names):
+        ContactFactory(email=f"c{index}@example.com", company=name)
+
+    def companies(operator, value):
+        q = compile_rules({"op": "and", "rules": [
+            {"field": "company", "operator": operator, "value": value}]})
+        found = set(Contact.objects.filter(q).values_list("company", flat=True))
+        with connection.cursor() as cursor:  # and the literal form incremental updates use
+            cursor.execute('SELECT company FROM "contacts_contact" WHERE ' + condition_sql(q))
+            assert {name for (name,) in cursor.fetchall()} == found
+        return found
+
+    assert companies("equals", "münchen") == {"München", "MÜNCHEN"}
+    assert companies("equals", "ACME") == {"Acme", "ACME"}
+    assert companies("not_equals", "acme") == set(names) - {"Acme", "ACME"}
+    assert companies("contains", "cme") == {"Acme", "ACME", "acme inc"}
+    assert companies("contains", "%_") == {"50%_x"}
+    assert companies("not_contains", "ü") == set(names) - {"München", "MÜNCHEN"}
+    assert companies("starts_with", "mü") == {"München", "MÜNCHEN"}
+    assert companies("ends_with", "GER") == {"Ärger"}
+    assert companies("in", ["acme", "MÜNCHEN", "nobody"]) == {"Acme", "ACME", "München",
+                                                            "MÜNCHEN"}
+    assert companies("not_in", ["", "acme inc"]) == set(names) - {"", "acme inc"}

@@ -215,6 +215,36 @@ def test_incremental_update_touches_only_the_given_contacts(people, live):
     assert live.member_count == 2
 
 
+def test_incremental_update_goes_through_segments_on_segments_level_by_level(people, live):
+    """One statement per level: a segment reading another sees the memberships the level
+    before wrote in the same update, and one excluding that one loses the contact."""
+    in_acme = services.create_segment(name="In Acme", rules={"op": "and", "rules": [
+        {"field": "segment", "operator": "in", "value": [live.pk]}]})
+    everyone = {"op": "and", "rules": [
+        {"field": "email", "operator": "ends_with", "value": "@example.com"}]}
+    not_in = services.create_segment(name="Not in In Acme", rules=everyone,
+                                     exclude={"op": "and", "rules": [
+                                         {"field": "segment", "operator": "in",
+                                          "value": [in_acme.pk]}]})
+    unrefreshed = services.create_segment(name="Never refreshed", rules=ACME)
+    refresh.refresh_segment(segment=in_acme)
+    refresh.refresh_segment(segment=not_in)
+    assert members(not_in) == ["cy@example.com", "di@example.com"]
+
+    Contact.objects.filter(pk=people["cy"].pk).update(company="ACME")
+    Contact.objects.filter(pk=people["ada"].pk).update(company="Initech")
+    done = refresh.refresh_segments_for_contacts(contact_ids=[people["cy"].pk,
+                                                              people["ada"].pk])
+    assert [(r.segment_id, r.entered, r.left, r.size_after) for r in done] == [
+        (live.pk, 1, 1, 2), (in_acme.pk, 1, 1, 2), (not_in.pk, 1, 1, 2)]
+    assert members(in_acme) == ["bob@example.com", "cy@example.com"]
+    assert members(not_in) == ["ada@example.com", "di@example.com"]
+    assert members(unrefreshed) == []  # its first full refresh will see them
+    for segment in (live, in_acme, not_in):
+        segment.refresh_from_db()
+        assert segment.member_count == len(members(segment))
+
+
 def test_contact_edit_updates_segments_through_the_hook(
     people, live, django_capture_on_commit_callbacks
 ):

@@ -4,8 +4,9 @@ incremental updates for a few changed contacts.
 Both are set-based. A full refresh selects the matching ids into a temporary table, deletes
 the members that left and inserts those that entered (two statements, whatever the size), and
 records one SegmentRefresh row (entered, left, size after) for the analytics. An incremental
-update runs one statement per segment restricted to the changed ids, with the segment's SQL
-compiled at most once a minute per process (see _incremental_sql). Both take a transaction
+update reads each changed contact once and evaluates every segment's condition on it, in one
+statement per level of segment-on-segment rules, with the conditions compiled at most once a
+minute per process (see _incremental_conditions). Both take a transaction
 advisory lock per segment (schema + id): two refreshes of one segment never overlap — the
 second waits for the first, then computes from fresh data — while different segments run in
 parallel. Segments that refer to other segments are processed after them (dependency order).
@@ -21,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts.models import Contact, CustomField
-from penguinleads.realtime import push
+from penguinleads.realtime import push, push_many
 from segments.models import Segment, SegmentRefresh, SegmentRefreshKind
 from segments.rules import (
     RuleError,
@@ -61,24 +62,61 @@ def rules_sql(segment: Segment, *, custom_fields=None) -> tuple[str, tuple]:
     return Contact.objects.filter(q).order_by().values("pk").query.sql_with_params()
 
 
-# (schema, segment id) -> (compiled at, segment.updated_at, sql, params)
-_COMPILED: dict[tuple[str, int], tuple[float, object, str, tuple]] = {}
+# (schema, segment id) -> (compiled at, segment.updated_at, condition SQL, segments it names)
+_COMPILED: dict[tuple[str, int], tuple[float, object, str, set[int]]] = {}
 COMPILED_SECONDS = 60.0
 
 
-def _incremental_sql(segment: Segment, custom_fields) -> tuple[str, tuple]:
-    """rules_sql for incremental updates, kept for COMPILED_SECONDS per process: compiling a
-    tree through the ORM costs ~5 ms, the update itself well under one. A rule edit changes
-    updated_at and recompiles at once; what a minute-old compilation can miss (relative dates
-    moved on by under a minute, a tag or custom field created since) the next full refresh
-    puts right."""
-    key, now = (connection.schema_name, segment.pk), time.monotonic()
-    cached = _COMPILED.get(key)
-    if cached and now - cached[0] < COMPILED_SECONDS and cached[1] == segment.updated_at:
-        return cached[2], cached[3]
-    sql, params = rules_sql(segment, custom_fields=custom_fields)
-    _COMPILED[key] = (now, segment.updated_at, sql, params)
-    return sql, params
+def rules_condition(segment: Segment, *, custom_fields=None) -> str:
+    """The segment's rules as one boolean SQL expression over the row "contacts_contact",
+    values written in (no placeholders), for evaluating many segments in one statement
+    (raises RuleError)."""
+    return condition_sql(compile_rules(segment.rules, exclude=segment.exclude or None,
+                                       custom_fields=custom_fields))
+
+
+def condition_sql(q) -> str:
+    """`q` (a filter of Contact) as a boolean SQL expression over the row "contacts_contact",
+    with its values written in: the WHERE clause of Contact.objects.filter(q) — or, should the
+    filter ever need a join, membership of its result."""
+    query = Contact.objects.filter(q).order_by().values("pk").query
+    compiler = query.get_compiler(connection=connection)
+    if len(query.alias_map) == 1:  # no join: the WHERE clause is the condition
+        sql, params = compiler.compile(query.where) if query.where else ("TRUE", ())
+    else:
+        sql, params = compiler.as_sql()
+        sql = f'"contacts_contact"."id" IN ({sql})'
+    with connection.cursor() as cursor:
+        return cursor.mogrify(sql, params)
+
+
+def _incremental_conditions(segments: list[tuple[int, object]]
+                            ) -> dict[int, tuple[str, set[int]]]:
+    """{segment id: (rules_condition, ids of the segments its rules name)} for the (id,
+    updated_at) pairs given, leaving out segments whose rules no longer compile. Kept for
+    COMPILED_SECONDS per process: compiling a tree through the ORM costs ~5 ms, evaluating it
+    for a contact well under one, so only segments compiled over a minute ago or edited since
+    (updated_at moved) are read and compiled again. What a minute-old compilation can miss
+    (relative dates moved on by under a minute, a tag or custom field created since) the next
+    full refresh puts right."""
+    now, schema, found, stale = time.monotonic(), connection.schema_name, {}, []
+    for pk, updated_at in segments:
+        cached = _COMPILED.get((schema, pk))
+        if cached and now - cached[0] < COMPILED_SECONDS and cached[1] == updated_at:
+            found[pk] = cached[2], cached[3]
+        else:
+            stale.append(pk)
+    if stale:
+        custom_fields = list(CustomField.objects.all())
+        for segment in Segment.objects.filter(pk__in=stale):
+            try:
+                condition = rules_condition(segment, custom_fields=custom_fields)
+            except RuleError:
+                continue
+            names = referenced_segments(segment.rules) | referenced_segments(segment.exclude)
+            _COMPILED[(schema, segment.pk)] = (now, segment.updated_at, condition, names)
+            found[segment.pk] = condition, names
+    return found
 
 
 def _push(segment_id: int, action: str) -> None:
@@ -104,6 +142,32 @@ def _record(segment: Segment, *, kind: str, started, t0: float, size: int, enter
                                           "count": count, "size": size, "refresh": kind})
                       for way, count in (("entered", entered), ("left", left)) if count])
     return refresh
+
+
+def _record_incremental(changes: list[tuple[Segment, int, int, int]], *, started,
+                        t0: float) -> list[SegmentRefresh]:
+    """_record for the segments of one incremental statement (segment, entered, left, size),
+    whose member_count it already moved: one INSERT of their SegmentRefresh rows, one push
+    hop and one webhook query for all of them."""
+    if not changes:
+        return []
+    finished, duration = timezone.now(), int((time.monotonic() - t0) * 1000)
+    refreshes = SegmentRefresh.objects.bulk_create([
+        SegmentRefresh(segment_id=segment.pk, kind=SegmentRefreshKind.INCREMENTAL,
+                       started_at=started, finished_at=finished, size_after=size,
+                       entered=entered, left=left, duration_ms=duration)
+        for segment, entered, left, size in changes])
+    for segment, _entered, _left, size in changes:
+        segment.member_count, segment.refresh_error = size, ""
+    push_many(schema_name=connection.schema_name, topic="segments",
+              events=[{"action": "refreshed", "segment_id": segment.pk}
+                      for segment, *_counts in changes])
+    emit_many(events=(
+        (f"segment.{way}", {"segment": {"id": segment.pk, "name": segment.name},
+                            "count": count, "size": size, "refresh": "incremental"})
+        for segment, entered, left, size in changes
+        for way, count in (("entered", entered), ("left", left)) if count))
+    return refreshes
 
 
 def _failed(segment: Segment, exc: RuleError) -> None:
@@ -223,60 +287,78 @@ def refresh_segments_using(*, fields: Iterable[str]) -> list[SegmentRefresh]:
 
 def refresh_segments_for_contacts(*, contact_ids: list[int]) -> list[SegmentRefresh]:
     """Incremental: re-evaluate every segment for just these contacts and insert/delete their
-    memberships (one statement per segment, dependencies first). A kind="incremental"
-    SegmentRefresh is recorded only for segments where someone entered or left. Segments
-    whose rules no longer compile are skipped. Side effects: memberships, SegmentRefresh rows,
-    member_count, pushes on "segments"."""
+    memberships — one statement for all the segments that do not refer to other segments, one
+    more per level of segment-on-segment rules (a level sees the memberships written by the
+    one before). A kind="incremental" SegmentRefresh is recorded only for segments where
+    someone entered or left. Segments whose rules no longer compile are skipped. Side
+    effects: memberships, SegmentRefresh rows, member_count, pushes on "segments"."""
     ids = sorted({int(i) for i in contact_ids})
     if not ids:
         return []
     done = []
-    custom_fields = list(CustomField.objects.all())
     with transaction.atomic():  # one transaction: a commit per segment would cost more
-        work = []
-        for segment in ordered_segments():
-            if segment.last_refreshed_at is None:
-                continue  # its first full refresh (queued) will see these contacts as they are
-            try:
-                work.append((segment, *_incremental_sql(segment, custom_fields)))
-            except RuleError:
-                continue
-        lock_segments([segment.pk for segment, _sql, _params in work])
-        for segment, sql, params in work:
+        # Segments not refreshed yet are left out: their first full refresh (queued) will see
+        # these contacts as they are.
+        rows = {pk: (name, updated_at) for pk, name, updated_at in Segment.objects.filter(
+            last_refreshed_at__isnull=False).values_list("pk", "name", "updated_at")}
+        compiled = _incremental_conditions([(pk, row[1]) for pk, row in rows.items()])
+        level, levels = {}, []
+        for pk in dependency_order({pk: names for pk, (_c, names) in compiled.items()}):
+            level[pk] = 1 + max((level[d] for d in compiled[pk][1] if d in level), default=-1)
+            if level[pk] == len(levels):
+                levels.append([])
+            levels[level[pk]].append((Segment(pk=pk, name=rows[pk][0]), compiled[pk][0]))
+        lock_segments(list(level))
+        for work in levels:
             started, t0 = timezone.now(), time.monotonic()
-            entered, left, size = _apply_incremental(segment.pk, sql, params, ids)
-            if entered or left:
-                done.append(_record(segment, kind=SegmentRefreshKind.INCREMENTAL,
-                                    started=started, t0=t0, size=size, entered=entered,
-                                    left=left))
+            by_id = {segment.pk: segment for segment, _condition in work}
+            changes = [(by_id[segment_id], entered, left, size)
+                       for segment_id, entered, left, size in _apply_incremental(work, ids)]
+            done += _record_incremental(changes, started=started, t0=t0)
     return done
 
 
-def _apply_incremental(segment_id: int, sql: str, params, ids: list[int]
-                       ) -> tuple[int, int, int | None]:
+def _apply_incremental(work: list[tuple[Segment, str]], ids: list[int]
+                       ) -> list[tuple[int, int, int, int]]:
+    """One statement: each contact of `ids` is read once and every segment's condition
+    evaluated on it; the result is compared with the stored memberships, the difference
+    applied and member_count moved by it. Returns (segment id, entered, left, size) for each
+    segment where something changed. The statement carries no placeholders (the conditions
+    are literal, the ids whole numbers), so the driver does not re-parse ~50 conditions of
+    SQL text on every call."""
+    segment_ids = "{" + ",".join(str(int(segment.pk)) for segment, _c in work) + "}"
+    contact_ids = "{" + ",".join(str(int(i)) for i in ids) + "}"
+    conditions = ",\n".join(f"({condition})" for _segment, condition in work)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""WITH matched AS (SELECT s.id FROM ({sql}) AS s (id) WHERE s.id = ANY(%s)),
+            f"""WITH matched (segment_id, contact_id) AS (
+                    SELECT v.segment_id, "contacts_contact"."id" FROM "contacts_contact"
+                    CROSS JOIN LATERAL unnest('{segment_ids}'::bigint[], ARRAY[{conditions}])
+                        AS v (segment_id, matches)
+                    WHERE "contacts_contact"."id" = ANY('{contact_ids}'::bigint[])
+                      AND v.matches),
                 gone AS (
                     DELETE FROM segments_segmentmembership m
-                    WHERE m.segment_id = %s AND m.contact_id = ANY(%s)
-                      AND NOT EXISTS (SELECT 1 FROM matched x WHERE x.id = m.contact_id)
-                    RETURNING 1),
+                    WHERE m.segment_id = ANY('{segment_ids}'::bigint[])
+                      AND m.contact_id = ANY('{contact_ids}'::bigint[])
+                      AND NOT EXISTS (SELECT 1 FROM matched x WHERE x.segment_id = m.segment_id
+                                                                AND x.contact_id = m.contact_id)
+                    RETURNING m.segment_id),
                 came AS (
                     INSERT INTO segments_segmentmembership (segment_id, contact_id, entered_at)
-                    SELECT %s, x.id, %s FROM matched x
+                    SELECT x.segment_id, x.contact_id, statement_timestamp() FROM matched x
                     ON CONFLICT DO NOTHING
-                    RETURNING 1)
-                SELECT (SELECT count(*) FROM came), (SELECT count(*) FROM gone)""",
-            [*params, ids, segment_id, ids, segment_id, timezone.now()],
+                    RETURNING segment_id),
+                moved AS (
+                    SELECT segment_id, count(*) FILTER (WHERE came) AS entered,
+                           count(*) FILTER (WHERE NOT came) AS left_
+                    FROM (SELECT segment_id, true AS came FROM came
+                          UNION ALL SELECT segment_id, false FROM gone) AS both_ways
+                    GROUP BY segment_id)
+                UPDATE segments_segment s
+                SET member_count = s.member_count + moved.entered - moved.left_,
+                    refresh_error = ''
+                FROM moved WHERE s.id = moved.segment_id
+                RETURNING s.id, moved.entered, moved.left_, s.member_count"""
         )
-        entered, left = cursor.fetchone()
-        if not (entered or left):
-            return 0, 0, None
-        cursor.execute(
-            "UPDATE segments_segment SET member_count = member_count + %s - %s "
-            "WHERE id = %s RETURNING member_count",
-            [entered, left, segment_id],
-        )
-        (size,) = cursor.fetchone()
-    return entered, left, size
+        return sorted(cursor.fetchall())
