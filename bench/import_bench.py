@@ -144,7 +144,8 @@ def _print_steps(log: str) -> None:
         if not step.startswith("chunk"):
             print(f"      {step}")
     if chunks:
-        print(f"      {len(chunks)} write chunks took {sum(chunks):.2f} s")
+        print(f"      ({len(chunks)} chunk transactions, summed over the writing connections: "
+              f"{sum(chunks):.2f} s)")
 
 
 def ours(path: Path, env: dict, label: str) -> tuple[float, dict]:

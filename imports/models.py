@@ -82,8 +82,9 @@ class ImportJob(models.Model):
     # the start of the run, the analysis' outcomes still hold and are not worked out again.
     analysed_snapshot = models.JSONField(default=dict, blank=True)
     chunks_done = models.IntegerField(default=0)
-    # Lines below this are written: where a retry after a killed worker carries on.
-    applied_until_line = models.IntegerField(default=0)
+    # [low, high) line ranges written so far (chunks commit in any order when several
+    # connections write): a retry after a killed worker writes the rest.
+    applied_ranges = models.JSONField(default=list, blank=True)
     # Written by the worker as it goes; a running job whose heartbeat stops was killed and is
     # resumed by the resume_stalled_imports schedule.
     heartbeat_at = models.DateTimeField(null=True, blank=True)

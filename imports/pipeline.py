@@ -201,15 +201,21 @@ def record_row_errors(job: ImportJob) -> None:
 # --- apply ----------------------------------------------------------------------------------
 
 
-def chunk_bounds(job: ImportJob, chunk_rows: int, *, start: int = 0) -> list[tuple[int, int]]:
-    """[low, high) line ranges of about `chunk_rows` staged rows each, from line `start` on."""
-    (low, high) = _rows(
-        f"SELECT min(line), max(line) FROM {stage_table(job)} WHERE line >= %s", [start]
-    )[0]
+def chunk_bounds(job: ImportJob, chunk_rows: int, *, done: list | None = None
+                 ) -> list[tuple[int, int]]:
+    """[low, high) line ranges of at most `chunk_rows` lines each covering the staged lines
+    not in the ranges `done` (chunks already written)."""
+    (low, high) = _rows(f"SELECT min(line), max(line) FROM {stage_table(job)}")[0]
     if low is None:
         return []
-    return [(begin, min(begin + chunk_rows, high + 1))
-            for begin in range(low, high + 1, chunk_rows)]
+    bounds, begin = [], low
+    for done_low, done_high in sorted([*(done or []), [high + 1, high + 1]]):
+        while begin < min(done_low, high + 1):  # the gap before this written range
+            end = min(begin + chunk_rows, done_low, high + 1)
+            bounds.append((begin, end))
+            begin = end
+        begin = max(begin, done_high)
+    return bounds
 
 
 def _set_fields_sql(strategy: str) -> str:
@@ -452,9 +458,22 @@ def _restore_updated(p: dict, untouched: str) -> int:
     return restored[0][0]
 
 
-def rows_before(job: ImportJob, line: int) -> int:
-    """How many staged rows come before `line` (progress after a chunk)."""
-    return _rows(f"SELECT count(*) FROM {stage_table(job)} WHERE line < %s", [line])[0][0]
+def rows_between(job: ImportJob, low: int, high: int) -> int:
+    """How many staged rows lines [low, high) hold (progress after a chunk)."""
+    return _rows(f"SELECT count(*) FROM {stage_table(job)} WHERE line >= %s AND line < %s",
+                 [low, high])[0][0]
+
+
+def create_tags(job: ImportJob) -> None:
+    """Every tag the import will add, created before the chunks are written (idempotent): chunks
+    written at once then never wait on each other's new tags."""
+    t = stage_table(job)
+    _run(f"""INSERT INTO contacts_tag (name, created_at)
+             SELECT DISTINCT ON (lower(tn)) tn, now()
+             FROM {t} s CROSS JOIN LATERAL unnest(s.tags) tn
+             WHERE s.outcome IN ('{CREATE}', '{UPDATE}')
+             ORDER BY lower(tn), s.line  -- spelt as on its first line
+             ON CONFLICT DO NOTHING""")
 
 
 def refresh_statistics() -> None:

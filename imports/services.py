@@ -10,16 +10,18 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django_tenants.utils import schema_context
 
 from contacts.models import CustomField
 from contacts.services import clean_tag_names
@@ -302,15 +304,16 @@ def _create_new_custom_fields(job: ImportJob) -> None:
 
 
 def run_import(job: ImportJob, *, user_id: int | None) -> None:
-    """Apply the staged rows chunk by chunk. Re-running after a crash resumes after the last
-    committed chunk: each chunk and its bookkeeping commit together."""
+    """Apply the staged rows chunk by chunk, on up to IMPORT_WRITERS connections at once.
+    Re-running after a crash writes the chunks not yet committed: each chunk and its
+    bookkeeping (counters, the range it wrote) commit together."""
     job.refresh_from_db()
     if job.status in (ImportStatus.FINISHED, ImportStatus.CANCELLED, ImportStatus.ROLLED_BACK):
         return
     if job.cancel_requested:
         _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
         return
-    if job.applied_until_line == 0:
+    if not job.applied_ranges:
         if pipeline.contacts_snapshot() != job.analysed_snapshot:
             pipeline.decide_outcomes(job)  # contacts changed since the analysis
             pipeline.record_row_errors(job)
@@ -318,13 +321,13 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
         _update(job, **{**counts, "created": 0, "updated": 0}, processed_rows=0)
     _update(job, status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now(),
             heartbeat_at=timezone.now())
-    bounds = pipeline.chunk_bounds(job, settings.IMPORT_CHUNK_ROWS,
-                                   start=job.applied_until_line)
-    for low, high in bounds:
-        if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
-            _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
-            return
-        _apply_one_chunk(job, low, high, user_id)
+    pipeline.create_tags(job)
+    bounds = pipeline.chunk_bounds(job, settings.IMPORT_CHUNK_ROWS, done=job.applied_ranges)
+    with pipeline.timed_step(job, f"writing {len(bounds)} chunks"):
+        finished = _write_chunks(job, bounds, user_id)
+    if not finished:
+        _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
+        return
     _update(job, status=ImportStatus.FINISHED, finished_at=timezone.now(),
             processed_rows=job.total_rows)
     emit(kind="import.finished", payload=webhook_payloads.import_finished(job))
@@ -332,17 +335,64 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
     pipeline.refresh_statistics()
 
 
+def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> bool:
+    """Write every chunk of `bounds`; False when the user cancelled first. Several connections
+    write at once (threads, each chunk its own transaction) unless this connection is inside a
+    transaction — its uncommitted rows, the staging table among them, are invisible to others."""
+    writers = min(settings.IMPORT_WRITERS, len(bounds))
+    if writers <= 1 or connection.in_atomic_block:
+        for low, high in bounds:
+            if _cancel_requested(job):
+                return False
+            _apply_one_chunk(job, low, high, user_id)
+        return True
+    schema, pending, lock = connection.schema_name, iter(bounds), threading.Lock()
+    stop = threading.Event()  # set by a writer that saw a cancel or failed
+
+    def writer() -> None:
+        try:
+            with schema_context(schema):
+                while not stop.is_set():
+                    with lock:
+                        low, high = next(pending, (None, None))
+                    if low is None:
+                        return
+                    if _cancel_requested(job):
+                        stop.set()
+                        return
+                    _apply_one_chunk(job, low, high, user_id)
+        except BaseException:
+            stop.set()  # the others finish their current chunk and stop
+            raise
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix=f"import-{job.pk}") as pool:
+        futures = [pool.submit(writer) for _ in range(writers)]
+    for future in futures:
+        future.result()  # re-raises a writer's error
+    return not _cancel_requested(job)
+
+
+def _cancel_requested(job: ImportJob) -> bool:
+    return ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+
+
 def _apply_one_chunk(job: ImportJob, low: int, high: int, user_id) -> None:
     with pipeline.timed_step(job, f"chunk {low}-{high}"), transaction.atomic():
         written = pipeline.apply_chunk(job, low, high, user_id=user_id)
-        processed = pipeline.rows_before(job, high)
-        ImportJob.objects.filter(pk=job.pk).update(
-            created=F("created") + written["created"], updated=F("updated") + written["updated"],
-            skipped=F("skipped") + written["skipped"],
-            chunks_done=F("chunks_done") + 1, applied_until_line=high,
-            processed_rows=processed, heartbeat_at=timezone.now(),
-        )
-    job.applied_until_line, job.processed_rows = high, processed
+        rows = pipeline.rows_between(job, low, high)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """UPDATE imports_importjob SET created = created + %s, updated = updated + %s,
+                       skipped = skipped + %s, chunks_done = chunks_done + 1,
+                       processed_rows = processed_rows + %s, heartbeat_at = now(),
+                       applied_ranges = applied_ranges || jsonb_build_array(
+                           jsonb_build_array(%s, %s))
+                   WHERE id = %s""",
+                [written["created"], written["updated"], written["skipped"], rows, low, high,
+                 job.pk],
+            )
 
 
 def cancel_import(*, job: ImportJob) -> ImportJob:
