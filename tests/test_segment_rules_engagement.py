@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from contacts.models import Contact
 from engagement.models import ContactScore, EmailEvent
+from segments.dynamic.refresh import condition_sql
 from segments.models import Campaign
 from segments.rules import RuleError, compile_rules
 from tests.conftest import in_schema
@@ -176,6 +177,10 @@ def test_engagement_rules_agree_with_python_evaluation(campaigns, rows, tree, ex
         expected = {row["id"] for row in stored
                     if _matches(tree, row) and not (exclude and _matches(exclude, row))}
         assert got == expected
+        with connection.cursor() as cursor:  # as incremental updates evaluate them
+            cursor.execute('SELECT "contacts_contact"."id" FROM "contacts_contact" WHERE '
+                           + condition_sql(q))
+            assert {pk for (pk,) in cursor.fetchall()} == expected
     finally:
         Contact.objects.all().delete()
 
