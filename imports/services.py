@@ -348,6 +348,7 @@ def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> boo
         return True
     schema, pending, lock = connection.schema_name, iter(bounds), threading.Lock()
     stop = threading.Event()  # set by a writer that saw a cancel or failed
+    cancelled = threading.Event()  # a writer left a chunk unwritten because of a cancel
 
     def writer() -> None:
         try:
@@ -358,6 +359,7 @@ def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> boo
                     if low is None:
                         return
                     if _cancel_requested(job):
+                        cancelled.set()
                         stop.set()
                         return
                     _apply_one_chunk(job, low, high, user_id)
@@ -371,7 +373,7 @@ def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> boo
         futures = [pool.submit(writer) for _ in range(writers)]
     for future in futures:
         future.result()  # re-raises a writer's error
-    return not _cancel_requested(job)
+    return not cancelled.is_set()
 
 
 def _cancel_requested(job: ImportJob) -> bool:
