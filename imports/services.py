@@ -332,7 +332,8 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
             processed_rows=job.total_rows)
     emit(kind="import.finished", payload=webhook_payloads.import_finished(job))
     drop_stage(job)
-    pipeline.refresh_statistics()
+    with pipeline.timed_step(job, "statistics after"):
+        pipeline.refresh_statistics()
 
 
 def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> bool:
