@@ -356,12 +356,7 @@ def _insert_new(t: str, p: dict, in_chunk: str) -> int:
 
 def _add_tags(t: str, p: dict, in_chunk: str) -> None:
     written = f"{in_chunk} AND s.outcome IN ('{CREATE}', '{UPDATE}') AND s.contact_id IS NOT NULL"
-    _run(
-        f"""INSERT INTO contacts_tag (name, created_at)
-            SELECT DISTINCT ON (lower(tn)) tn, now()
-            FROM {t} s CROSS JOIN LATERAL unnest(s.tags) tn WHERE {written}
-            ON CONFLICT DO NOTHING""", p,
-    )
+    _insert_tags(t, written, p)  # again: a tag deleted while the import ran comes back
     _run(
         f"""WITH added AS (
                 INSERT INTO contacts_contacttag (contact_id, tag_id, added_at)
@@ -467,13 +462,20 @@ def rows_between(job: ImportJob, low: int, high: int) -> int:
 def create_tags(job: ImportJob) -> None:
     """Every tag the import will add, created before the chunks are written (idempotent): chunks
     written at once then never wait on each other's new tags."""
-    t = stage_table(job)
-    _run(f"""INSERT INTO contacts_tag (name, created_at)
-             SELECT DISTINCT ON (lower(tn)) tn, now()
-             FROM {t} s CROSS JOIN LATERAL unnest(s.tags) tn
-             WHERE s.outcome IN ('{CREATE}', '{UPDATE}')
-             ORDER BY lower(tn), s.line  -- spelt as on its first line
-             ON CONFLICT DO NOTHING""")
+    _insert_tags(stage_table(job), f"s.outcome IN ('{CREATE}', '{UPDATE}')", {})
+
+
+def _insert_tags(t: str, where: str, params: dict) -> None:
+    """The tags of the staged rows matching `where` that do not exist yet, each spelt as on
+    its first line, inserted in name order (two connections doing this at once cannot
+    deadlock)."""
+    _run(
+        f"""INSERT INTO contacts_tag (name, created_at)
+            SELECT DISTINCT ON (lower(tn)) tn, now()
+            FROM {t} s CROSS JOIN LATERAL unnest(s.tags) tn WHERE {where}
+            ORDER BY lower(tn), s.line
+            ON CONFLICT DO NOTHING""", params,
+    )
 
 
 def refresh_statistics() -> None:

@@ -14,6 +14,7 @@ from segments import selectors
 from segments import services as list_services
 from segments.dynamic import refresh, services, tasks
 from segments.models import Segment, SegmentMembership, SegmentRefresh
+from tests.conftest import in_schema
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory
 
@@ -243,6 +244,29 @@ def test_incremental_update_goes_through_segments_on_segments_level_by_level(peo
     for segment in (live, in_acme, not_in):
         segment.refresh_from_db()
         assert segment.member_count == len(members(segment))
+
+
+def test_incremental_conditions_are_kept_per_tenant(people, other_tenant):
+    """The compiled conditions are cached per process: a segment with the same id in another
+    workspace uses its own rules, and each update touches its own workspace only."""
+    now = people["ada"].created_at
+    mine = Segment.objects.create(pk=900001, name="Same id", rules=ACME, last_refreshed_at=now)
+    with in_schema(other_tenant):
+        theirs = Segment.objects.create(
+            pk=900001, name="Same id", last_refreshed_at=now,
+            rules={"op": "and", "rules": [
+                {"field": "company", "operator": "equals", "value": "Initech"}]})
+        Segment.objects.filter(pk=theirs.pk).update(updated_at=now)  # same id, same version
+        their_ada = ContactFactory(email="ada@example.com", company="Acme")
+        their_cy = ContactFactory(email="cy@example.com", company="Initech")
+    Segment.objects.filter(pk=mine.pk).update(updated_at=now)
+    refresh.refresh_segments_for_contacts(contact_ids=[people["ada"].pk, people["cy"].pk])
+    assert members(mine) == ["ada@example.com"]
+    with in_schema(other_tenant):
+        refresh.refresh_segments_for_contacts(contact_ids=[their_ada.pk, their_cy.pk])
+        assert members(theirs) == ["cy@example.com"]
+    assert members(mine) == ["ada@example.com"]
+    assert SegmentMembership.objects.filter(segment=mine).count() == 1
 
 
 def test_contact_edit_updates_segments_through_the_hook(
