@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -49,20 +50,38 @@ def served(tenant):
         cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    # Output is read as it comes, so the test can wait for the worker as well as the web server:
+    # on a busy machine the worker may still be importing Django when HTTP already answers, and a
+    # Ctrl-C then would stop it before it ever said it was running.
+    lines: list[str] = []
+
+    def read_output():
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    deadline = time.time() + 90
+    web_up = False
+    while time.time() < deadline and not (web_up and any("Q Cluster" in line for line in lines)):
         try:
-            if _get(port, "localhost", "/healthz")[0] == 200:
-                break
+            web_up = web_up or _get(port, "localhost", "/healthz")[0] == 200
         except OSError:
-            time.sleep(0.3)
-    yield process, port
+            pass
+        time.sleep(0.3)
+
+    def output_after_exit() -> str:
+        process.wait(timeout=30)
+        reader.join(timeout=5)
+        return "".join(lines)
+
+    yield process, port, output_after_exit
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_serve_answers_http_and_websocket_then_stops_on_ctrl_c(served, tenant):
-    process, port = served
+    process, port, output_after_exit = served
     status, body = _get(port, "alpha.localhost", "/accounts/login/")
     assert status == 200
     assert "Sign in to Alpha Inc" in body
@@ -78,7 +97,7 @@ def test_serve_answers_http_and_websocket_then_stops_on_ctrl_c(served, tenant):
     assert refused.value.response.status_code == 403
 
     os.killpg(process.pid, signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
+    output = output_after_exit()
     assert process.returncode == 0, output
     assert "demo.localhost" in output
     assert "Q Cluster" in output  # the worker ran alongside the web server
