@@ -321,6 +321,32 @@ def test_ten_thousand_values_in_a_list_compile_to_one_parameter(tenant):
     assert _refusal(too_many) == "rules[0]: email in: at most 10,000 values (got 10,001)."
 
 
+@pytest.mark.parametrize("extra", [0, compiler._UpperAnyOf.INLINE_VALUES])
+def test_in_list_with_and_without_the_empty_value_on_a_custom_field(tenant, extra):
+    """Both forms of a case-insensitive IN (inline constants, and one array parameter past
+    INLINE_VALUES) test the empty value before upper-casing: '' in the list matches contacts
+    that left the field empty (or never had it), and only then."""
+    CustomField.objects.create(key="note", label="Note", field_type="text")
+    Contact.objects.create(email="empty@x.com", email_normalized="empty@x.com")
+    Contact.objects.create(email="blank@x.com", email_normalized="blank@x.com",
+                           custom_fields={"note": ""})
+    Contact.objects.create(email="gold@x.com", email_normalized="gold@x.com",
+                           custom_fields={"note": "Gold"})
+    Contact.objects.create(email="tin@x.com", email_normalized="tin@x.com",
+                           custom_fields={"note": "tin"})
+    padding = [f"pad{i}" for i in range(extra)]
+
+    def matching(operator, values):
+        q = compile_rules({"op": "and", "rules": [{"field": "custom.note", "operator": operator,
+                                                    "value": [*values, *padding]}]})
+        return set(Contact.objects.filter(q).values_list("email", flat=True))
+
+    assert matching("in", ["GOLD"]) == {"gold@x.com"}
+    assert matching("in", ["gold", ""]) == {"gold@x.com", "empty@x.com", "blank@x.com"}
+    assert matching("not_in", ["gold"]) == {"tin@x.com", "empty@x.com", "blank@x.com"}
+    assert matching("not_in", ["", "TIN"]) == {"gold@x.com"}
+
+
 def test_sql_metacharacters_are_plain_text(tenant):
     Contact.objects.create(email="a@x.com", email_normalized="a@x.com", company="50%_off'; --")
     Contact.objects.create(email="b@x.com", email_normalized="b@x.com", company="5000 off")

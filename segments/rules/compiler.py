@@ -59,11 +59,16 @@ from segments.rules.fields import (
 
 
 class _UpperAnyOf(Expression):
-    """``UPPER(lhs) = ANY(upper of each value)``: a case-insensitive IN whose values travel as
-    one array parameter, so 10,000 values are one bind, not 10,000 placeholders."""
+    """``UPPER(lhs) = ANY(upper of each value)``, a case-insensitive IN. Up to
+    `INLINE_VALUES` values are written as ``ARRAY[UPPER(v1), …]``, which the planner folds into
+    one constant (hashed from 9 values on); a longer list travels as one array parameter
+    upper-cased by a subquery (a hashed subplan), so 10,000 values are one bind, not 10,000
+    placeholders. The empty string is tested before anything is upper-cased: most contacts
+    leave most custom fields empty, and the test spares them the upper-casing and the lookup."""
 
     conditional = True
     output_field = BooleanField()
+    INLINE_VALUES = 64
 
     def __init__(self, lhs, values: list[str], *, plain_column: bool = False):
         super().__init__()
@@ -78,12 +83,18 @@ class _UpperAnyOf(Expression):
         (self.lhs,) = exprs
 
     def as_sql(self, compiler, connection):
-        sql, params = compiler.compile(
+        lhs, lhs_params = compiler.compile(self.lhs)
+        upper, upper_params = compiler.compile(
             _Upper(self.lhs) if self.plain_column else Func(self.lhs, function="UPPER"))
-        return (
-            f"{sql} = ANY (SELECT UPPER(v) FROM unnest(%s::text[]) AS v)",
-            [*params, self.values],
-        )
+        if len(self.values) <= self.INLINE_VALUES:
+            values_sql = "(ARRAY[" + ", ".join(["UPPER(%s::text)"] * len(self.values)) + "])"
+            values_params = list(self.values)
+        else:
+            values_sql = "(SELECT UPPER(v) FROM unnest(%s::text[]) AS v)"
+            values_params = [self.values]
+        empty = f"{lhs} = '' OR" if "" in self.values else f"{lhs} <> '' AND"
+        return (f"({empty} {upper} = ANY {values_sql})",
+                [*lhs_params, *upper_params, *values_params])
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,18 @@ class _OverColumn(Expression):
 
     def set_source_expressions(self, exprs):
         (self.column,) = exprs
+
+
+class _NotEmpty(_OverColumn):
+    """``text <> ''``: the cheap test put before a case-insensitive pattern on a custom field,
+    which most contacts leave empty."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection):
+        sql, params = compiler.compile(self.column)
+        return f"({sql} <> '')", params
 
 
 class _Upper(_OverColumn):
@@ -316,6 +339,8 @@ def _compile_text(spec: FieldSpec, operator: str, value: Any, ctx: _Context) -> 
         "starts_with": IStartsWith, "ends_with": IEndsWith,
     }
     q = Q(lookups[operator](lhs, text))
+    if text:  # an empty custom value never matches a non-empty text: skip the upper-casing
+        q = Q(_NotEmpty(lhs)) & q
     return ~q if operator.startswith("not_") else q
 
 
