@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
@@ -158,10 +160,18 @@ def campaign_segment_ids(campaign: Campaign) -> tuple[list[int], list[int]]:
 
 
 def _members_of(lists: list[int], segments: list[int]) -> Q:
-    return (Q(Exists(ListMembership.objects.filter(contact=OuterRef("pk"),
-                                                   static_list_id__in=lists)))
-            | Q(Exists(SegmentMembership.objects.filter(contact=OuterRef("pk"),
-                                                        segment_id__in=segments))))
+    """Members of any of `lists` or `segments` (at least one of them non-empty). Only the
+    parts in use: an EXISTS joined by OR to an always-false part cannot become a semi-join,
+    and the planner then hashed every target membership (900,000 ids, ~300 ms) to show the
+    first 50 members of an audience."""
+    parts = []
+    if lists:
+        parts.append(Q(Exists(ListMembership.objects.filter(contact=OuterRef("pk"),
+                                                            static_list_id__in=lists))))
+    if segments:
+        parts.append(Q(Exists(SegmentMembership.objects.filter(contact=OuterRef("pk"),
+                                                               segment_id__in=segments))))
+    return reduce(operator.or_, parts)
 
 
 def audience(campaign: Campaign) -> QuerySet[Contact]:
@@ -171,6 +181,8 @@ def audience(campaign: Campaign) -> QuerySet[Contact]:
     unique per workspace) once."""
     targets, excludes = campaign_list_ids(campaign)
     segment_targets, segment_excludes = campaign_segment_ids(campaign)
+    if not targets and not segment_targets:
+        return Contact.objects.none()
     qs = Contact.objects.filter(
         _members_of(targets, segment_targets), status=ContactStatus.ACTIVE,
     ).exclude(validation_status=ValidationStatus.INVALID)
@@ -183,28 +195,35 @@ def count_audience(campaign: Campaign) -> int:
     """The exact size of `audience(campaign)`, counted from the memberships alone: the distinct
     members of the target lists and segments, minus the excluded, minus the small indexed set
     of contacts that may not be sent to (contact_unsendable_idx) — without reading a million
-    contact rows."""
+    contact rows. Only the parts the campaign uses are in the query. The memberships are read
+    in contact order from the (contact, list) and (contact, segment) indexes, so the planner
+    can count distinct members and subtract the exclusions as a merge of sorted streams: at
+    3 × 300,000 members, hashing 700,000 distinct ids took three times as long."""
     targets, excludes = campaign_list_ids(campaign)
     segment_targets, segment_excludes = campaign_segment_ids(campaign)
     if not targets and not segment_targets:
         return 0
+    members = []
+    if targets:
+        members.append("SELECT m.contact_id FROM segments_listmembership m "
+                       "WHERE m.static_list_id = ANY(%(targets)s)")
+    if segment_targets:
+        members.append("SELECT g.contact_id FROM segments_segmentmembership g "
+                       "WHERE g.segment_id = ANY(%(segment_targets)s)")
+    conditions = ["""NOT EXISTS (SELECT 1 FROM contacts_contact c WHERE c.id = a.contact_id
+                     AND (c.status <> 'active' OR c.validation_status = 'invalid'))"""]
+    if excludes:
+        conditions.append("""NOT EXISTS (SELECT 1 FROM segments_listmembership x
+                             WHERE x.static_list_id = ANY(%(excludes)s)
+                               AND x.contact_id = a.contact_id)""")
+    if segment_excludes:
+        conditions.append("""NOT EXISTS (SELECT 1 FROM segments_segmentmembership y
+                             WHERE y.segment_id = ANY(%(segment_excludes)s)
+                               AND y.contact_id = a.contact_id)""")
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT count(*) FROM (
-                   SELECT m.contact_id FROM segments_listmembership m
-                   WHERE m.static_list_id = ANY(%(targets)s)
-                   UNION
-                   SELECT g.contact_id FROM segments_segmentmembership g
-                   WHERE g.segment_id = ANY(%(segment_targets)s)) a
-               WHERE NOT EXISTS (SELECT 1 FROM segments_listmembership x
-                                 WHERE x.static_list_id = ANY(%(excludes)s)
-                                   AND x.contact_id = a.contact_id)
-                 AND NOT EXISTS (SELECT 1 FROM segments_segmentmembership y
-                                 WHERE y.segment_id = ANY(%(segment_excludes)s)
-                                   AND y.contact_id = a.contact_id)
-                 AND NOT EXISTS (SELECT 1 FROM contacts_contact c
-                                 WHERE c.id = a.contact_id
-                                   AND (c.status <> 'active' OR c.validation_status = 'invalid'))""",
+            f"SELECT count(DISTINCT a.contact_id) FROM ({' UNION ALL '.join(members)}) a "
+            f"WHERE {' AND '.join(conditions)}",
             {"targets": targets, "excludes": excludes, "segment_targets": segment_targets,
              "segment_excludes": segment_excludes},
         )
