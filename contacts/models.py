@@ -166,9 +166,12 @@ class ChangeAction(models.TextChoices):
 class ContactChange(models.Model):
     """One attributable change to a contact: who or what, when, and field by field old→new."""
 
-    contact = models.ForeignKey(  # no database constraint: see ContactTag.contact
+    # No database constraint (see ContactTag.contact) and no index of its own: the
+    # (contact, -created_at) index below serves every lookup by contact, and one index less
+    # is written per history row (an import writes one per contact).
+    contact = models.ForeignKey(
         Contact, null=True, on_delete=models.SET_NULL, related_name="changes",
-        db_constraint=False,
+        db_constraint=False, db_index=False,
     )
     contact_email = models.CharField(max_length=254)
     action = models.CharField(max_length=10, choices=ChangeAction.choices)

@@ -152,7 +152,11 @@ class ImportChange(models.Model):
     """What one import did to one contact, so it can be undone: created it, or updated it
     (with the previous values of every field the import could touch), and tags it added."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes")
+    # Written by its own job only, a row per contact an import touches: no database constraint
+    # (a check per inserted row) and no index of its own ((job, contact_id) below serves
+    # "the changes of a job"); deleting a job still deletes its changes (Django's cascade).
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes",
+                            db_constraint=False, db_index=False)
     contact_id = models.BigIntegerField()
     action = models.CharField(max_length=10)  # created | updated | tagged
     previous = models.JSONField(null=True, blank=True)

@@ -333,7 +333,13 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
     emit(kind="import.finished", payload=webhook_payloads.import_finished(job))
     drop_stage(job)
     with pipeline.timed_step(job, "statistics after"):
-        pipeline.refresh_statistics()
+        job.refresh_from_db(fields=["created", "updated", "skipped", "unchanged"])
+        written = job.created + job.updated
+        pipeline.refresh_statistics(changed={
+            "contacts_contact": written, "contacts_contactchange": written,
+            # created, updated, and a 'tagged' record per matched contact that got tags
+            "imports_importchange": written + job.updated + job.skipped + job.unchanged,
+        })
 
 
 def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> bool:
@@ -438,7 +444,9 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
     if job.status == ImportStatus.ROLLED_BACK:
         return
     with pipeline.timed_step(job, "rollback: statistics before"):
-        pipeline.refresh_statistics()  # the planner must know how big this import's record is
+        # The planner must know how big this import's record is (the import itself analysed
+        # the contacts if it changed a tenth of them).
+        pipeline.refresh_statistics(tables=("imports_importchange",))
     with transaction.atomic():
         with pipeline.timed_step(job, "rollback: conflicts"):
             conflicts, sample = pipeline.rollback_conflicts(job)
@@ -452,7 +460,9 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
     logger.info("import %s: rollback: commit took %.2f s", job.pk,
                 time.perf_counter() - commit_started)
     with pipeline.timed_step(job, "rollback: statistics after"):
-        pipeline.refresh_statistics()
+        undone = counts["deleted"] + counts["restored"]  # each also gets a history record
+        pipeline.refresh_statistics(changed={"contacts_contact": undone,
+                                             "contacts_contactchange": undone})
 
 
 def rollback_preview(job: ImportJob) -> dict[str, Any]:
@@ -480,6 +490,24 @@ def import_progress(job: ImportJob) -> dict[str, Any]:
         "is_active": job.is_active,
         "cancel_requested": job.cancel_requested,
     }
+
+
+def list_summary(job: ImportJob) -> dict[str, Any] | None:
+    """The import's list and how many contacts join it (ready: as staged, to be written) or
+    joined it (after the run: its memberships from this import). None without a list."""
+    if not job.target_list_id:
+        return None
+    from segments.models import ListMembership, StaticList
+
+    static_list = StaticList.objects.filter(pk=job.target_list_id).first()
+    if static_list is None:
+        return None
+    if job.status == ImportStatus.READY:
+        count = pipeline.rows_joining_list(job) if stage_exists(job) else 0
+    else:
+        count = ListMembership.objects.filter(
+            static_list_id=static_list.pk, source="import", source_ref=job.pk).count()
+    return {"list": static_list, "count": count}
 
 
 def write_error_report(*, job: ImportJob, out: TextIO) -> None:

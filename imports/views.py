@@ -242,6 +242,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "error_count": error_count,
             "errors_shown": ERRORS_SHOWN,
             "to_import": job.created + job.updated,
+            "list_summary": services.list_summary(job),
             "duration": format_duration(job.duration),
             "can_roll_back": _can_roll_back(job),
             # Contacts changed since the import: the user chooses to leave them or force.

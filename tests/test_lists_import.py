@@ -16,6 +16,7 @@ from imports import services as imports
 from imports.models import ImportJob, ImportStatus
 from segments import services
 from segments.models import ListChange, ListMembership, StaticList
+from tests.conftest import client_for, make_user
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory
 
@@ -195,3 +196,55 @@ def test_new_list_from_csv_refuses_taken_name_and_keeps_nothing(marketer_client)
     assert response.status_code == 400
     assert "A list named “TRADE SHOW” already exists." in response.content.decode()
     assert StaticList.objects.count() == 1
+
+
+def test_review_and_result_pages_say_who_joins_the_list(marketer_client, marketer, tenant,
+                                                         other_tenant, dns_server):
+    """A file of contacts that all exist already, skipped: nothing to import, yet every
+    valid row joins the list. The review page says so (and the button too); the result page
+    says how many joined. The other workspace sees neither page."""
+    for name in ("ada", "grace"):
+        ContactFactory(email=f"{name}@example.com")
+    marketer_client.post("/lists/from-file/", {
+        "name": "Trade show", "file": SimpleUploadedFile("f.csv", CSV.encode()),
+    })
+    job = ImportJob.objects.get()
+    marketer_client.post(f"/imports/{job.pk}/map/", {
+        "col_0": "email", "col_1": "first_name", "strategy": "skip",
+        "target_list": job.target_list_id,
+    })
+    review = marketer_client.get(f"/imports/{job.pk}/").content.decode()
+    # ada and grace (not the invalid row, nor ADA repeated)
+    assert 'data-list-joiners="2"' in review
+    assert "<strong>2</strong> contacts will be in the list" in review
+    assert "Add 2 contacts to Trade show</button>" in review
+    outsider = client_for(other_tenant, make_user(other_tenant, "owner"))
+    assert outsider.get(f"/imports/{job.pk}/").status_code == 404
+    marketer_client.post(f"/imports/{job.pk}/start/")
+    result = marketer_client.get(f"/imports/{job.pk}/").content.decode()
+    assert 'data-list-joined="2"' in result
+    assert f'joined the list <a href="/lists/{job.target_list_id}/">Trade show</a>' in result
+    assert ("gives the contacts it updated their previous values back, removes the tags it added "
+            "and takes the 2 contacts it added out of Trade show.") in result
+    assert outsider.get(f"/imports/{job.pk}/").status_code == 404
+    assert "Trade show" not in outsider.get("/lists/").content.decode()
+
+
+def test_list_summary_before_and_after_the_run_and_the_button_names_both(
+        marketer_client, dns_server):
+    ContactFactory(email="grace@example.com")
+    target = services.create_list(name="Leads")
+    job = imports.create_import(fileobj=ContentFile(CSV.encode(), name="f.csv"),
+                                filename="f.csv", user=None)
+    job = imports.configure_import(job=job, strategy="skip", target_list=target)
+    job = imports.analyse_import(job=job, inline=True)
+    assert imports.list_summary(job) == {"list": target, "count": 2}
+    review = marketer_client.get(f"/imports/{job.pk}/").content.decode()
+    assert "Import 1 contact and add 2 to Leads</button>" in review  # ada new, grace matched
+    job = imports.start_import(job=job, user=None, inline=True)
+    job.refresh_from_db()
+    assert imports.list_summary(job) == {"list": target, "count": 2}
+    services.delete_list(static_list=target)  # a deleted list: no summary, no error
+    job.refresh_from_db()
+    assert imports.list_summary(job) is None
+    assert "joined the list" not in marketer_client.get(f"/imports/{job.pk}/").content.decode()
