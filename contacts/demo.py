@@ -82,14 +82,15 @@ WITH gen AS (
            1 + (n * 17) %% %(nplace)s AS pi
     FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS n
 ), src AS (
-    SELECT gen.*, lower(fn || '.' || ln || n::text || '@' || (%(domains)s::text[])[ci]) AS em
+    SELECT gen.*, lower(fn || '.' || ln || n::text || '@' || (%(domains)s::text[])[ci]) AS em,
+           nextval(pg_get_serial_sequence('contacts_contact', 'id')) AS id
     FROM gen
 )
 INSERT INTO contacts_contact (
-    email, email_normalized, first_name, last_name, company, job_title, phone, website,
+    id, email, email_normalized, first_name, last_name, company, job_title, phone, website,
     city, country, custom_fields, status, validation_status, validation_reason, source,
-    created_at, updated_at)
-SELECT em, em, fn, ln, (%(companies)s::text[])[ci],
+    created_at, updated_at, tag_ids)
+SELECT id, em, em, fn, ln, (%(companies)s::text[])[ci],
        (%(titles)s::text[])[1 + (n * 3) %% %(ntitles)s],
        '+1 555 ' || lpad(((n * 7919) %% 10000000)::text, 7, '0'),
        'https://' || (%(domains)s::text[])[ci],
@@ -100,7 +101,10 @@ SELECT em, em, fn, ln, (%(companies)s::text[])[ci],
        CASE WHEN n %% 97 = 0 THEN 'no_such_domain' WHEN n %% 23 = 0 THEN 'role_account' ELSE '' END,
        'demo',
        now() - ((n * 7919) %% 63072000) * interval '1 second',
-       now() - ((n * 7919) %% 63072000) * interval '1 second' / 2
+       now() - ((n * 7919) %% 63072000) * interval '1 second' / 2,
+       -- The tag _TAG gives it, written here already: the database then finds each contact's
+       -- copy of its tags right and does not rewrite the row (contacts.models.Contact.tag_ids).
+       CASE WHEN id %% 3 <> 0 THEN ARRAY[(%(tag_ids)s::bigint[])[1 + (id / 3) %% %(ntags)s]] END
 FROM src
 {skip_existing}
 """

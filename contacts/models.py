@@ -95,6 +95,11 @@ class Contact(models.Model):
     source = models.CharField(max_length=50, blank=True, default="manual")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The ids of the contact's tags, sorted; NULL when it has none. The database keeps it from
+    # ContactTag (triggers of migration 0010), whoever writes tags and how, and ignores any
+    # other writer (an ORM save of a stale instance included). Segment rules test tags here, in
+    # the contact scan, instead of joining ContactTag: a 1M-contact preview 180 -> 105 ms.
+    tag_ids = ArrayField(models.BigIntegerField(), null=True, editable=False)
     # No index on these two: they are read per contact, and every index costs on bulk writes.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

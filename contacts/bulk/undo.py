@@ -44,8 +44,10 @@ def start_undo(*, op: BulkOperation, user, inline_limit: int = services.INLINE_L
 
 
 def _columns() -> list[str]:
+    # Not tag_ids: the database fills it from the tags re-inserted after the contacts.
     return [
-        f.column for f in Contact._meta.concrete_fields if not getattr(f, "generated", False)
+        f.column for f in Contact._meta.concrete_fields
+        if not getattr(f, "generated", False) and f.name != "tag_ids"
     ]
 
 

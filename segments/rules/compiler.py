@@ -42,7 +42,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from contacts.models import ContactTag, CustomField, Tag
+from contacts.models import CustomField, Tag
 from segments.rules.fields import (
     ALWAYS,
     DATE_FIELDS,
@@ -496,24 +496,19 @@ def _tag_names(value: Any) -> list[str]:
 
 
 def _compile_tags(spec: FieldSpec, operator: str, value: Any, ctx: _Context) -> Q:
-    tagged = ContactTag.objects.filter(contact=OuterRef("pk"))
+    # On Contact.tag_ids (the contact's tag ids, NULL without tags, kept by the database from
+    # ContactTag): tested in the contact scan itself, no join.
     if operator in ("is_empty", "is_not_empty"):
-        q = Q(Exists(tagged))
-        return ~q if operator == "is_empty" else q
-    # Names become tag ids here (one small query): with literal ids the planner uses the
-    # statistics of contacttag.tag_id and sizes a common tag right (a join on the name it
-    # cannot, and then probes hundreds of thousands of contacts one by one).
+        return Q(tag_ids__isnull=operator == "is_empty")
+    # Names become tag ids here (one small query), so the arrays compared are constants.
     ids = _tag_ids(_tag_names(value))  # one id (or None: no such tag) per name
     if operator == "has_all":
         if None in ids:
             return NEVER  # a tag nobody has: no contact has them all
-        q = Q()
-        for tag_id in dict.fromkeys(ids):
-            q &= Q(Exists(tagged.filter(tag_id=tag_id)))
-        return q
+        return Q(tag_ids__contains=sorted(set(ids)))
     found = sorted({tag_id for tag_id in ids if tag_id is not None})
-    q = Q(Exists(tagged.filter(tag_id__in=found))) if found else NEVER
-    return ~q if operator == "has_none" else q
+    q = Q(tag_ids__overlap=found) if found else NEVER
+    return ~q if operator == "has_none" else q  # ~: also true where tag_ids is NULL
 
 
 def _tag_ids(names: list[str]) -> list[int | None]:
