@@ -330,6 +330,15 @@ def _update_existing(t: str, p: dict, in_chunk: str, strategy: str) -> int:
     )[0][0]
 
 
+# A new contact's copy of its tag ids (Contact.tag_ids), written with the row: the database,
+# finding it right when _add_tags links the tags, then leaves the row alone instead of
+# rewriting every tagged new contact. (A tag deleted meanwhile is missing here and the
+# database puts it in.)
+_NEW_TAG_IDS = """CASE WHEN cardinality(s.tags) > 0 THEN (
+    SELECT array_agg(DISTINCT tg.id ORDER BY tg.id) FROM unnest(s.tags) tn
+    JOIN contacts_tag tg ON lower(tg.name) = lower(tn)) END"""
+
+
 def _insert_new(t: str, p: dict, in_chunk: str) -> int:
     columns = ", ".join(TEXT_TARGETS)
     values = ", ".join(f"s.{f}" for f in TEXT_TARGETS)
@@ -337,9 +346,10 @@ def _insert_new(t: str, p: dict, in_chunk: str) -> int:
         f"""WITH ins AS (
                 INSERT INTO contacts_contact (email, email_normalized, {columns}, custom_fields,
                     status, validation_status, validation_reason, source, created_at,
-                    updated_at, created_by_id, updated_by_id)
+                    updated_at, created_by_id, updated_by_id, tag_ids)
                 SELECT s.email, s.email_norm, {values}, s.custom, 'active', s.validation_status,
-                       s.validation_reason, %(source)s, now(), now(), %(user)s, %(user)s
+                       s.validation_reason, %(source)s, now(), now(), %(user)s, %(user)s,
+                       {_NEW_TAG_IDS}
                 FROM {t} s WHERE {in_chunk} AND s.outcome = '{CREATE}'
                 ORDER BY s.line
                 ON CONFLICT (email_normalized) DO NOTHING

@@ -6,15 +6,19 @@ workspace."""
 from __future__ import annotations
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
+from django.db.models.functions import Lower
 
 from contacts.bulk import services as bulk
 from contacts.bulk import undo
 from contacts.bulk.selection import Selection
 from contacts.models import Contact, ContactTag, Tag
 from contacts.services import create_contact, ensure_tags, update_contact
+from imports import services as imports
 from segments.dynamic import services as segments
 from tests.conftest import in_schema
+from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +28,9 @@ def tag_ids(contact: Contact) -> list[int] | None:
 
 
 def ids_of(*names: str) -> list[int]:
-    return sorted(Tag.objects.filter(name__in=names).values_list("pk", flat=True))
+    lowered = [name.lower() for name in names]
+    return sorted(Tag.objects.annotate(key=Lower("name")).filter(key__in=lowered)
+                  .values_list("pk", flat=True))
 
 
 def test_tags_written_through_the_services_orm_and_sql_are_mirrored_sorted(tenant):
@@ -150,5 +156,37 @@ def test_demo_contacts_carry_their_tags_copy(tenant, other_tenant):
                           FROM contacts_contact c""")
         tagged, wrong = cursor.fetchone()
     assert tagged == 200 and wrong == 0  # two contacts in three are tagged
+    with in_schema(other_tenant):
+        assert not Contact.objects.exists()
+
+
+def _contact_updates() -> int:
+    """Updates of contact rows in this (the test's) transaction so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_xact_user_tables "
+                       "WHERE schemaname = current_schema() AND relname = 'contacts_contact'")
+        return cursor.fetchone()[0]
+
+
+def test_an_import_writes_new_contacts_with_their_tags_and_rollback_takes_them_off(
+        tenant, other_tenant, dns_server):
+    old = create_contact(data={"email": "old@acme-mail.com"}, tags=["keep"])
+    text = ("Email,Tags\nold@acme-mail.com,vip\nnew1@acme-mail.com,\"vip, Fair\"\n"
+            "new2@acme-mail.com,\n")
+    job = imports.create_import(fileobj=ContentFile(text.encode(), name="t.csv"),
+                                filename="t.csv", user=None)
+    job = imports.configure_import(job=job, strategy="update", tags=["Spring"])
+    job = imports.analyse_import(job=job)
+    before = _contact_updates()
+    job = imports.start_import(job=job, user=None)
+    new1 = Contact.objects.get(email_normalized="new1@acme-mail.com")
+    new2 = Contact.objects.get(email_normalized="new2@acme-mail.com")
+    assert tag_ids(new1) == ids_of("vip", "fair", "spring")
+    assert tag_ids(new2) == ids_of("spring")
+    assert tag_ids(old) == ids_of("keep", "vip", "spring")
+    # One update: the existing contact's. The new ones were written once, with their tags.
+    assert _contact_updates() - before == 1 + 1  # its fields, then its copy of the new tags
+    imports.rollback_import(job=job, user=None)
+    assert tag_ids(old) == ids_of("keep")
     with in_schema(other_tenant):
         assert not Contact.objects.exists()
