@@ -26,8 +26,9 @@ SORTS: dict[str, tuple[str, ...]] = {
     "-company": ("-company", "-id"),
     "name": ("last_name", "first_name", "id"),
     "-name": ("-last_name", "-first_name", "-id"),
-    "email": ("email_normalized", "id"),
-    "-email": ("-email_normalized", "-id"),
+    # Unique: the order needs no tie-breaker, and the unique index serves it as is.
+    "email": ("email_normalized",),
+    "-email": ("-email_normalized",),
     # Score sorts are paged by _score_page_ids (contacts without a score row count as 0); this
     # order is what they mean, not how they are run.
     "score": ("score", "id"),

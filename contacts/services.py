@@ -354,7 +354,7 @@ def update_contact(
 
 @transaction.atomic
 def delete_contact(*, contact: Contact, actor=None, source: str = "ui") -> None:
-    """Delete a contact. Its history stays, detached, with a final 'deleted' entry."""
+    """Delete a contact. Its history stays (under its id) with a final 'deleted' entry."""
     ContactChange.objects.create(
         contact=contact, contact_email=contact.email, action=ChangeAction.DELETED,
         changes={}, actor=actor, source=source,
@@ -371,15 +371,15 @@ def delete_contact(*, contact: Contact, actor=None, source: str = "ui") -> None:
 def purge_contacts(*, ids_sql: str, params: dict, actor_id: int | None, source: str) -> int:
     """Delete, set-based, the contacts whose ids `ids_sql` (a SELECT of one column `id`)
     returns; caller holds the transaction. Side effects: adds a 'deleted' ContactChange for
-    each (the delete trigger then removes their ContactTag rows and detaches their history), records a contact.deleted
-    webhook delivery per contact when an endpoint listens, pushes one event. Returns how
-    many contacts were deleted."""
+    each (their history stays, under their ids; the delete trigger removes their ContactTag
+    rows), records a contact.deleted webhook delivery per contact when an endpoint listens,
+    pushes one event. Returns how many contacts were deleted."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE purge_ids ON COMMIT DROP AS {ids_sql}", params)
         cursor.execute(
             """INSERT INTO contacts_contactchange
                    (contact_id, contact_email, action, changes, actor_id, source, created_at)
-               SELECT NULL, c.email, 'deleted', '{}', %s, %s, now()
+               SELECT c.id, c.email, 'deleted', '{}', %s, %s, now()
                FROM contacts_contact c JOIN purge_ids p ON p.id = c.id""",
             [actor_id, source],
         )
