@@ -402,6 +402,8 @@ def rollback_conflicts(job: ImportJob, *, limit: int = 20) -> tuple[int, list[st
              WHERE ch.job_id = %(job)s AND ch.action IN ('created', 'updated')
                AND c.updated_at > ch.applied_at"""
     (count,) = _rows(f"SELECT count(DISTINCT c.id) {sql}", {"job": job.pk})[0]
+    if not count:  # the usual case: no second pass over the import's record
+        return 0, []
     sample = [e for (e,) in _rows(f"SELECT DISTINCT c.email {sql} LIMIT {int(limit)}",
                                    {"job": job.pk})]
     return count, sample
@@ -499,7 +501,7 @@ STATISTICS_TABLES = ("contacts_contact", "imports_importchange", "contacts_conta
 
 
 def refresh_statistics(*, changed: dict[str, int] | None = None,
-                       tables: tuple[str, ...] | None = None) -> None:
+                       tables: tuple[str, ...] | None = None) -> list[str]:
     """After bulk writes: merge the search index's pending list (searches scan it until then)
     and ANALYZE the tables an import grows (a sample: cheap), so later plans fit their size.
 
@@ -507,10 +509,13 @@ def refresh_statistics(*, changed: dict[str, int] | None = None,
     only when that is a tenth of its rows or more (autovacuum's own rule; below it the
     statistics still describe the table): a 500-row import into a workspace of a million
     contacts then does not wait ~2 s for samples of its biggest tables. None: all of them.
-    `tables`: the ones to consider (default: all of STATISTICS_TABLES)."""
+    `tables`: the ones to consider (default: all of STATISTICS_TABLES). Returns the tables
+    it analysed."""
     _run("SELECT gin_clean_pending_list('contact_search_idx'::regclass)")
-    for table in tables_to_analyze(changed, tables=tables):
+    analysed = tables_to_analyze(changed, tables=tables)
+    for table in analysed:
         _run(f"ANALYZE {table}")
+    return analysed
 
 
 def tables_to_analyze(changed: dict[str, int] | None, *,

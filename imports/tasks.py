@@ -53,6 +53,15 @@ def rollback_import_task(schema_name: str, job_id: int, user_id: int | None, for
             _guard(job, lambda: services.run_rollback(job, user_id=user_id, force=force))
 
 
+def refresh_statistics_task(schema_name: str, changed: dict[str, int]) -> list[str]:
+    """After an import or rollback: see imports.services._refresh_statistics_later. Returns
+    the tables it analysed."""
+    from imports import pipeline
+
+    with _enter(schema_name):
+        return pipeline.refresh_statistics(changed=changed)
+
+
 def resume_stalled_imports() -> int:
     """Scheduled every minute: re-enqueue jobs whose worker died (no heartbeat for a while).
     Each task is idempotent, so a job that was merely slow is not harmed."""

@@ -1,7 +1,7 @@
-"""An import's bookkeeping around its writes. Statistics after an import or a rollback: the big
-tables are sampled again only when the writes touched a tenth of their rows or more
-(autovacuum's rule), so a small import into a big workspace does not wait on ANALYZE; the
-decision reads each workspace's own tables. The import's record (ImportChange) goes with its
+"""An import's bookkeeping around its writes. Statistics after an import or a rollback: a
+follow-up job samples the big tables again only when the writes touched a tenth of their rows
+or more (autovacuum's rule), so a small import into a big workspace does not cost an ANALYZE;
+the decision reads each workspace's own tables. The import's record (ImportChange) goes with its
 job although the database does not enforce it."""
 
 from __future__ import annotations
@@ -66,22 +66,57 @@ def test_a_tenth_of_the_rows_plus_fifty_is_the_line(tenant, other_tenant):
     connection.set_tenant(tenant)
 
 
-def test_small_import_skips_analyze_and_a_big_one_runs_it(tenant, dns_server):
+def _queued_statistics() -> list[tuple]:
+    """The arguments of the statistics refreshes queued so far (and clears the queue)."""
+    from django_q.models import OrmQ
+
+    queued = [task.task["args"] for task in OrmQ.objects.all()
+              if task.task["func"] == "imports.tasks.refresh_statistics_task"]
+    OrmQ.objects.all().delete()
+    return queued
+
+
+def test_statistics_are_a_follow_up_job_that_skips_small_changes(
+        tenant, dns_server, django_capture_on_commit_callbacks):
+    from imports.tasks import refresh_statistics_task
+
     _contacts(600)
+    _queued_statistics()
     before = _analyze_count("contacts_contact")
-    small = _import(5, "small")
-    assert small.created == 5
-    assert _analyze_count("contacts_contact") == before  # 5 < 50 + 60
-    big = _import(200, "big")
+    with django_capture_on_commit_callbacks(execute=True):
+        small = _import(5, "small")
+    assert small.created == 5 and small.status == "finished"
+    (args,) = _queued_statistics()
+    assert args[0] == tenant.schema_name
+    assert refresh_statistics_task(*args) == []  # 5 < 50 + 60
+    assert _analyze_count("contacts_contact") == before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        big = _import(200, "big")
     assert big.created == 200
-    assert _analyze_count("contacts_contact") == before + 1  # 200 ≥ 50 + 60.5
+    assert _analyze_count("contacts_contact") == before  # not while the import ran
+    (args,) = _queued_statistics()
+    assert "contacts_contact" in refresh_statistics_task(*args)  # 200 ≥ 50 + 60.5
+    assert _analyze_count("contacts_contact") == before + 1
+
     record_before = _analyze_count("imports_importchange")
-    imports.rollback_import(job=big, user=None, inline=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.rollback_import(job=big, user=None, inline=True)
     assert Contact.objects.filter(email_normalized__startswith="big").count() == 0
-    # After the rollback (195 deleted and 5 restored ≥ 50 + 10% of 800); before it, only the
-    # import's record is analysed.
-    assert _analyze_count("contacts_contact") == before + 2
+    # Before the rollback, only the import's record is analysed (the rollback's plans need
+    # its size); after it, a follow-up job (195 deleted and 5 restored ≥ 50 + 10% of 800).
     assert _analyze_count("imports_importchange") == record_before + 1
+    assert _analyze_count("contacts_contact") == before + 1
+    (args,) = _queued_statistics()
+    assert "contacts_contact" in refresh_statistics_task(*args)
+    assert _analyze_count("contacts_contact") == before + 2
+
+
+def test_statistics_task_refuses_to_run_without_a_tenant_schema():
+    from imports.tasks import refresh_statistics_task
+
+    with pytest.raises(ValueError, match="needs the schema of a tenant"):
+        refresh_statistics_task("public", {"contacts_contact": 1})
 
 
 def test_never_analysed_table_is_analysed(tenant, monkeypatch):
