@@ -110,6 +110,15 @@ def make_user(tenant: Tenant, role: str = "marketer", email: str | None = None):
         return UserFactory(**kwargs)
 
 
+def make_staff(tenant: Tenant, email: str):
+    """A support-staff user of `tenant` (admin role, may open the tenant's Django admin)."""
+    user = make_user(tenant, "admin", email=email)
+    with in_schema(tenant):
+        user.is_staff = user.is_superuser = True
+        user.save()
+    return user
+
+
 def client_for(tenant: Tenant, user=None) -> Client:
     """A test client that talks to `tenant`'s host, logged in as `user` if given."""
     client = Client(HTTP_HOST=host_of(tenant))

@@ -1,24 +1,16 @@
 """The tenant admin (support staff) shows one tenant's data only."""
 
 from contacts.models import Contact
-from tests.conftest import client_for, in_schema, make_user
+from tests.conftest import client_for, in_schema, make_staff
 from tests.factories import ContactFactory, CustomFieldFactory, TagFactory
-
-
-def _staff(tenant, email):
-    user = make_user(tenant, "admin", email=email)
-    with in_schema(tenant):
-        user.is_staff = user.is_superuser = True
-        user.save()
-    return user
 
 
 def test_admin_of_other_tenant_sees_nothing_of_tenant(tenant, other_tenant):
     contact = ContactFactory(email="secret@alpha-only.example.com", company="Alpha Secrets")
     TagFactory(name="alpha-only-tag")
     CustomFieldFactory(key="alpha_only_field", label="Alpha only field")
-    own = client_for(tenant, _staff(tenant, "staff@alpha.example.com"))
-    other = client_for(other_tenant, _staff(other_tenant, "staff@beta.example.com"))
+    own = client_for(tenant, make_staff(tenant, "staff@alpha.example.com"))
+    other = client_for(other_tenant, make_staff(other_tenant, "staff@beta.example.com"))
 
     assert b"secret@alpha-only.example.com" in own.get("/admin/contacts/contact/").content
     for path in ("/admin/contacts/contact/", "/admin/contacts/contact/?q=secret",
@@ -37,7 +29,7 @@ def test_admin_of_other_tenant_sees_nothing_of_tenant(tenant, other_tenant):
 
 
 def test_admin_session_of_tenant_does_not_open_other_tenants_admin(tenant, other_tenant):
-    own = client_for(tenant, _staff(tenant, "staff2@alpha.example.com"))
+    own = client_for(tenant, make_staff(tenant, "staff2@alpha.example.com"))
     assert own.get("/admin/").status_code == 200
     response = own.get("/admin/", HTTP_HOST="beta.localhost")
     assert response.status_code == 302

@@ -10,7 +10,7 @@ from contacts.bulk import undo
 from contacts.bulk.selection import Selection
 from contacts.models import Contact, ContactChange
 from contacts.selectors import page_of_contacts, search_contacts
-from tests.conftest import client_for, in_schema, make_user
+from tests.conftest import client_for, in_schema, make_staff
 
 
 def _plan(queryset) -> str:
@@ -81,24 +81,16 @@ def test_bulk_delete_then_undo_keeps_the_whole_history(tenant, marketer, other_t
                     .values_list("action", flat=True)) == ["created"]
 
 
-def _staff(tenant, email):
-    user = make_user(tenant, "admin", email=email)
-    with in_schema(tenant):
-        user.is_staff = user.is_superuser = True
-        user.save()
-    return user
-
-
 def test_admin_shows_history_of_a_deleted_contact(tenant, other_tenant):
     contact = services.create_contact(data={"email": "gone@example.com"})
     pk = contact.pk
     services.delete_contact(contact=contact)
     change = ContactChange.objects.get(action="deleted")
     assert change.contact_id == pk
-    own = client_for(tenant, _staff(tenant, "support@alpha.example.com"))
+    own = client_for(tenant, make_staff(tenant, "support@alpha.example.com"))
     listing = own.get("/admin/contacts/contactchange/")
     assert listing.status_code == 200 and b"gone@example.com" in listing.content
     page = own.get(f"/admin/contacts/contactchange/{change.pk}/change/")
     assert page.status_code == 200 and b"gone@example.com" in page.content
-    other = client_for(other_tenant, _staff(other_tenant, "support@beta.example.com"))
+    other = client_for(other_tenant, make_staff(other_tenant, "support@beta.example.com"))
     assert b"gone@example.com" not in other.get("/admin/contacts/contactchange/").content
