@@ -343,7 +343,7 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
 
 def _refresh_statistics_later(job: ImportJob, changed: dict[str, int]) -> None:
     """Housekeeping after the import or rollback is done and shown as such: a follow-up job
-    merges the search index's pending list and analyses the tables it grew (2-5 s after a
+    merges the search index's pending list and analyses the tables it grew (2-8 s after a
     million rows, which the user no longer waits for). Until it runs, searches read the
     pending list and autovacuum may get there first; both give the same answers."""
     logger.info("import %s: statistics refresh queued for %s", job.pk, changed)
