@@ -90,6 +90,11 @@ class ImportJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     rollback_report = models.JSONField(default=dict, blank=True)
+    # A rollback undoes the import in chunks of contact ids, on several connections, each
+    # chunk committed with its counts: how many chunks it planned and the [low, high) id
+    # ranges undone so far (a retry after a killed worker or an error undoes the rest).
+    rollback_chunks = models.IntegerField(default=0)
+    rollback_ranges = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -122,6 +127,17 @@ class ImportJob(models.Model):
         if not self.total_rows:
             return 0
         return min(100, round(100 * self.processed_rows / self.total_rows))
+
+    @property
+    def rollback_percent(self) -> int:
+        if not self.rollback_chunks:
+            return 0
+        return min(100, round(100 * len(self.rollback_ranges) / self.rollback_chunks))
+
+    @property
+    def rollback_started(self) -> bool:
+        """A rollback began (and may have stopped half-way: it can be started again)."""
+        return self.rollback_chunks > 0
 
     @property
     def is_active(self) -> bool:

@@ -396,11 +396,19 @@ def _add_tags(t: str, p: dict, in_chunk: str) -> None:
 # --- rollback -----------------------------------------------------------------------------------
 
 
-def rollback_conflicts(job: ImportJob, *, limit: int = 20) -> tuple[int, list[str]]:
-    """Contacts this import touched that changed again after it: (count, sample emails)."""
+def rollback_conflicts(job: ImportJob, *, limit: int = 20,
+                       ranges: list[tuple[int, int]] | None = None) -> tuple[int, list[str]]:
+    """Contacts this import touched that changed again after it: (count, sample emails); only
+    those with ids in the [low, high) `ranges` when given."""
     sql = """FROM imports_importchange ch JOIN contacts_contact c ON c.id = ch.contact_id
              WHERE ch.job_id = %(job)s AND ch.action IN ('created', 'updated')
                AND c.updated_at > ch.applied_at"""
+    if ranges is not None:
+        if not ranges:
+            return 0, []
+        sql += " AND ({})".format(" OR ".join(
+            f"(ch.contact_id >= {int(low)} AND ch.contact_id < {int(high)})"
+            for low, high in ranges))
     (count,) = _rows(f"SELECT count(DISTINCT c.id) {sql}", {"job": job.pk})[0]
     if not count:  # the usual case: no second pass over the import's record
         return 0, []
@@ -418,38 +426,66 @@ def timed_step(job: ImportJob, name: str):
     logger.info("import %s: %s took %.2f s", job.pk, name, time.perf_counter() - started)
 
 
-def undo_import(job: ImportJob, *, force: bool, user_id: int | None) -> dict[str, int]:
-    """Undo what `job` did (caller holds the transaction). Contacts changed after the import
-    are left alone unless `force`. Returns counts of what was undone."""
-    p = {"job": job.pk, "user": user_id, "source": f"rollback:{job.pk}", "force": force}
+def rollback_bounds(job: ImportJob, chunk_records: int, *, done: list | None = None
+                    ) -> list[tuple[int, int]]:
+    """[low, high) ranges of contact ids, each holding about `chunk_records` of the import's
+    records (all the records of one contact fall in one range), less the ranges `done`."""
+    (last,) = _rows("SELECT max(contact_id) FROM imports_importchange WHERE job_id = %s",
+                    [job.pk])[0]
+    if last is None:
+        return []
+    starts = sorted({contact_id for (contact_id,) in _rows(
+        """SELECT contact_id FROM (
+               SELECT contact_id, row_number() OVER (ORDER BY contact_id) AS n
+               FROM imports_importchange WHERE job_id = %(job)s) numbered
+           WHERE mod(n - 1, %(every)s) = 0""", {"job": job.pk, "every": max(1, chunk_records)})})
+    return _without(list(zip(starts, [*starts[1:], last + 1], strict=True)), done or [])
+
+
+def _without(ranges: list[tuple[int, int]], done: list) -> list[tuple[int, int]]:
+    """The parts of the [low, high) `ranges` that no range of `done` covers."""
+    left = []
+    for low, high in ranges:
+        for done_low, done_high in sorted(done):
+            if done_high <= low or done_low >= high:
+                continue
+            if done_low > low:
+                left.append((low, done_low))
+            low = max(low, done_high)
+        if low < high:
+            left.append((low, high))
+    return left
+
+
+def undo_chunk(job: ImportJob, low: int, high: int, *, force: bool, user_id: int | None
+               ) -> dict:
+    """Undo what `job` did to the contacts with ids in [low, high) (caller holds the
+    transaction): remove the tags it added, give the contacts it updated their previous values
+    back, delete those it created. Contacts changed after the import are left alone unless
+    `force`. Returns the counts and up to 20 emails of contacts left alone."""
+    p = {"job": job.pk, "user": user_id, "source": f"rollback:{job.pk}", "force": force,
+         "low": low, "high": high}
+    mine = "ch.job_id = %(job)s AND ch.contact_id >= %(low)s AND ch.contact_id < %(high)s"
     untouched = "(%(force)s OR c.updated_at <= ch.applied_at)"
-    with timed_step(job, "rollback: untag"):
-        untagged = _run(
-            """DELETE FROM contacts_contacttag ct USING imports_importchange ch,
-                      jsonb_array_elements_text(ch.added_tag_ids) AS added(tag_id)
-               WHERE ch.job_id = %(job)s AND ch.action = 'tagged'
-                 AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
-        )
-    with timed_step(job, "rollback: restore updated"):
-        restored = _restore_updated(p, untouched)
-    from segments.services import remove_import_memberships
-
-    with timed_step(job, "rollback: remove list memberships"):
-        unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
-    with timed_step(job, "rollback: delete created"):
-        deleted = purge_contacts(
-            ids_sql=f"""SELECT c.id FROM imports_importchange ch
-                        JOIN contacts_contact c ON c.id = ch.contact_id
-                        WHERE ch.job_id = %(job)s AND ch.action = 'created' AND {untouched}""",
-            params=p, actor_id=user_id, source=p["source"],
-        )
-    counts = {"deleted": deleted, "restored": restored, "untagged": untagged}
-    if unlisted:  # only imports into a list have memberships to remove
-        counts["unlisted"] = unlisted
-    return counts
+    conflicts, sample = rollback_conflicts(job, ranges=[(low, high)])  # before any undo
+    untagged = _run(
+        f"""DELETE FROM contacts_contacttag ct USING imports_importchange ch,
+                   jsonb_array_elements_text(ch.added_tag_ids) AS added(tag_id)
+            WHERE {mine} AND ch.action = 'tagged'
+              AND ct.contact_id = ch.contact_id AND ct.tag_id = added.tag_id::bigint""", p,
+    )
+    restored = _restore_updated(p, f"{mine} AND {untouched}")
+    deleted = purge_contacts(
+        ids_sql=f"""SELECT c.id FROM imports_importchange ch
+                    JOIN contacts_contact c ON c.id = ch.contact_id
+                    WHERE {mine} AND ch.action = 'created' AND {untouched}""",
+        params=p, actor_id=user_id, source=p["source"],
+    )
+    return {"deleted": deleted, "restored": restored, "untagged": untagged,
+            "conflicts": conflicts, "sample": [] if force else sample}
 
 
-def _restore_updated(p: dict, untouched: str) -> int:
+def _restore_updated(p: dict, where: str) -> int:
     fields = ", ".join(f"{f} = ch.previous->>'{f}'" for f in TEXT_TARGETS)
     restored = _rows(
         f"""WITH restored AS (
@@ -459,8 +495,7 @@ def _restore_updated(p: dict, untouched: str) -> int:
                     validation_reason = ch.previous->>'validation_reason',
                     updated_at = now(), updated_by_id = %(user)s
                 FROM imports_importchange ch
-                WHERE ch.job_id = %(job)s AND ch.action = 'updated' AND c.id = ch.contact_id
-                  AND {untouched}
+                WHERE {where} AND ch.action = 'updated' AND c.id = ch.contact_id
                 RETURNING c.id, c.email
             ), history AS (
                 INSERT INTO contacts_contactchange

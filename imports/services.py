@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import logging
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
@@ -251,7 +250,9 @@ def _update(job: ImportJob, **fields: Any) -> None:
 
 def _fail(job: ImportJob, message: str) -> None:
     drop_stage(job)
-    _update(job, status=ImportStatus.FAILED, error=message, finished_at=timezone.now())
+    # A rollback that stopped keeps the import's own finish time.
+    _update(job, status=ImportStatus.FAILED, error=message,
+            finished_at=job.finished_at or timezone.now())
 
 
 def _enqueue(task: str, *args) -> None:
@@ -351,19 +352,29 @@ def _refresh_statistics_later(job: ImportJob, changed: dict[str, int]) -> None:
 
 
 def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> bool:
-    """Write every chunk of `bounds`; False when the user cancelled first. Several connections
-    write at once (threads, each chunk its own transaction) unless this connection is inside a
-    transaction — its uncommitted rows, the staging table among them, are invisible to others."""
+    """Write every chunk of `bounds`; False when the user cancelled first."""
+    return _in_chunks(job, bounds, lambda low, high: _apply_one_chunk(job, low, high, user_id),
+                      cancellable=True)
+
+
+def _in_chunks(job: ImportJob, bounds: list[tuple[int, int]], work, *, cancellable: bool) -> bool:
+    """Call work(low, high) for every range of `bounds`, each in its own transaction, on up to
+    IMPORT_WRITERS connections at once (threads) unless this connection is inside a
+    transaction: its uncommitted rows, the staging table among them, are invisible to others.
+    False when the user cancelled first (only when `cancellable`)."""
+    def cancelled_now() -> bool:
+        return cancellable and _cancel_requested(job)
+
     writers = min(settings.IMPORT_WRITERS, len(bounds))
     if writers <= 1 or connection.in_atomic_block:
         for low, high in bounds:
-            if _cancel_requested(job):
+            if cancelled_now():
                 return False
-            _apply_one_chunk(job, low, high, user_id)
+            work(low, high)
         return True
     schema, pending, lock = connection.schema_name, iter(bounds), threading.Lock()
     stop = threading.Event()  # set by a writer that saw a cancel or failed
-    cancelled = threading.Event()  # a writer left a chunk unwritten because of a cancel
+    cancelled = threading.Event()  # a writer left a chunk undone because of a cancel
 
     def writer() -> None:
         try:
@@ -373,11 +384,11 @@ def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> boo
                         low, high = next(pending, (None, None))
                     if low is None:
                         return
-                    if _cancel_requested(job):
+                    if cancelled_now():
                         cancelled.set()
                         stop.set()
                         return
-                    _apply_one_chunk(job, low, high, user_id)
+                    work(low, high)
         except BaseException:
             stop.set()  # the others finish their current chunk and stop
             raise
@@ -430,14 +441,20 @@ def rollback_import(
     *, job: ImportJob, user, force: bool = False, inline: bool = False
 ) -> ImportJob:
     """Undo a finished (or cancelled) import: delete the contacts it created, restore the
-    previous values of those it updated, remove the tags it added. Contacts changed after the
-    import are left alone (and named in job.rollback_report) unless `force`. Big ones run in
-    the background; the rollback is recorded on the job and in each contact's history."""
-    _require(job, {ImportStatus.FINISHED, ImportStatus.CANCELLED},
-             "Only a finished or cancelled import can be rolled back.")
+    previous values of those it updated, remove the tags and list memberships it added.
+    Contacts changed after the import are left alone (and named in job.rollback_report) unless
+    `force`. Big ones run in the background; the rollback is recorded on the job and in each
+    contact's history. A rollback that stopped on an error can be started again: it undoes
+    what is left."""
+    if job.status == ImportStatus.FAILED and job.rollback_started:
+        report = {**job.rollback_report, "forced": force}  # carry on: keep the counts so far
+    else:
+        _require(job, {ImportStatus.FINISHED, ImportStatus.CANCELLED},
+                 "Only a finished or cancelled import can be rolled back.")
+        report = {"forced": force}
     user_id = getattr(user, "pk", None)
-    _update(job, status=ImportStatus.ROLLING_BACK, heartbeat_at=timezone.now(),
-            rollback_report={"forced": force})
+    _update(job, status=ImportStatus.ROLLING_BACK, heartbeat_at=timezone.now(), error="",
+            rollback_report=report, rolled_back_by_id=user_id)
     if inline or job.created + job.updated <= settings.IMPORT_INLINE_MAX_ROWS:
         run_rollback(job, user_id=user_id, force=force)
         job.refresh_from_db()
@@ -446,36 +463,75 @@ def rollback_import(
     return job
 
 
+ROLLBACK_COUNTS = ("deleted", "restored", "untagged", "conflicts")
+
+
 def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
-    """The rollback itself, in one transaction (a retry after a crash starts it again)."""
+    """The rollback itself, in chunks of contact ids on up to IMPORT_WRITERS connections. Each
+    chunk commits with its counts and its id range on the job, so a retry after a crash undoes
+    only the chunks still to do (a contact an earlier chunk restored is not taken for one
+    changed since the import)."""
     job.refresh_from_db()
     if job.status == ImportStatus.ROLLED_BACK:
         return
-    with pipeline.timed_step(job, "rollback: statistics before"):
-        # The planner must know how big this import's record is (the import itself analysed
-        # the contacts if it changed a tenth of them).
-        pipeline.refresh_statistics(tables=("imports_importchange",))
-    with transaction.atomic():
-        with pipeline.timed_step(job, "rollback: conflicts"):
-            conflicts, sample = pipeline.rollback_conflicts(job)
-        counts = pipeline.undo_import(job, force=force, user_id=user_id)
-        report = {**counts, "forced": force, "conflicts": conflicts}
-        if conflicts and not force:
-            report["left_alone_sample"] = sample
-        _update(job, status=ImportStatus.ROLLED_BACK, rolled_back_at=timezone.now(),
-                rolled_back_by_id=user_id, rollback_report=report)
-        commit_started = time.perf_counter()
-    logger.info("import %s: rollback: commit took %.2f s", job.pk,
-                time.perf_counter() - commit_started)
-    undone = counts["deleted"] + counts["restored"]  # each also gets a history record
+    if not job.rollback_started:
+        with pipeline.timed_step(job, "rollback: statistics before"):
+            # The planner must know how big this import's record is (the import itself analysed
+            # the contacts if it changed a tenth of them).
+            pipeline.refresh_statistics(tables=("imports_importchange",))
+        _start_rollback(job, user_id=user_id)
+    bounds = pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS, done=job.rollback_ranges)
+    with pipeline.timed_step(job, f"rollback: {len(bounds)} chunks"):
+        _in_chunks(job, bounds, lambda low, high: _undo_one_chunk(
+            job, low, high, user_id=user_id, force=force), cancellable=False)
+    job.refresh_from_db(fields=["rollback_report"])
+    report = {**dict.fromkeys(ROLLBACK_COUNTS, 0), **job.rollback_report, "forced": force}
+    if not report["conflicts"] or force:
+        report.pop("left_alone_sample", None)
+    _update(job, status=ImportStatus.ROLLED_BACK, rolled_back_at=timezone.now(),
+            rolled_back_by_id=user_id, rollback_report=report, heartbeat_at=timezone.now())
+    undone = report["deleted"] + report["restored"]  # each also gets a history record
     _refresh_statistics_later(job, {"contacts_contact": undone,
                                     "contacts_contactchange": undone})
+
+
+def _start_rollback(job: ImportJob, *, user_id: int | None) -> None:
+    """First step, in one transaction with its bookkeeping: take away the list memberships the
+    import added and plan the chunks (rollback_chunks > 0 marks it done)."""
+    from segments.services import remove_import_memberships
+
+    with pipeline.timed_step(job, "rollback: lists and plan"), transaction.atomic():
+        unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
+        chunks = len(pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS))
+        report = {**job.rollback_report, **({"unlisted": unlisted} if unlisted else {})}
+        _update(job, rollback_chunks=max(1, chunks), rollback_ranges=[], rollback_report=report)
+
+
+def _undo_one_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None,
+                    force: bool) -> None:
+    with pipeline.timed_step(job, f"rollback chunk {low}-{high}"), transaction.atomic():
+        undone = pipeline.undo_chunk(job, low, high, force=force, user_id=user_id)
+        # The job's row is locked only now, for the bookkeeping: writers undo chunks at once.
+        locked = ImportJob.objects.select_for_update().only(
+            "rollback_report", "rollback_ranges").get(pk=job.pk)
+        report = dict(locked.rollback_report)
+        for key in ROLLBACK_COUNTS:
+            report[key] = report.get(key, 0) + undone[key]
+        if undone["sample"]:
+            report["left_alone_sample"] = [
+                *report.get("left_alone_sample", []), *undone["sample"]][:20]
+        ImportJob.objects.filter(pk=job.pk).update(
+            rollback_report=report, rollback_ranges=[*locked.rollback_ranges, [low, high]],
+            heartbeat_at=timezone.now())
 
 
 def rollback_preview(job: ImportJob) -> dict[str, Any]:
     """Before a rollback: how many contacts this import touched changed since (a rollback
     without force leaves them alone), with a sample of their emails."""
-    conflicts, sample = pipeline.rollback_conflicts(job)
+    left = None  # a rollback that stopped half-way: only what it has still to undo counts
+    if job.rollback_started:
+        left = pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS, done=job.rollback_ranges)
+    conflicts, sample = pipeline.rollback_conflicts(job, ranges=left)
     return {"conflicts": conflicts, "sample": sample}
 
 
@@ -491,7 +547,8 @@ def import_progress(job: ImportJob) -> dict[str, Any]:
         "id": job.pk,
         "status": job.status,
         "status_label": job.get_status_display(),
-        "percent": job.progress_percent,
+        "percent": (job.rollback_percent if job.status == ImportStatus.ROLLING_BACK
+                    else job.progress_percent),
         **{name: getattr(job, name) for name in PROGRESS_FIELDS},
         "error": job.error,
         "is_active": job.is_active,

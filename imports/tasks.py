@@ -23,12 +23,16 @@ def _enter(schema_name: str):
     return schema_context(schema_name)
 
 
-def _guard(job: ImportJob, work) -> None:
+def _guard(job: ImportJob, work, *, rollback: bool = False) -> None:
     try:
         work()
     except Exception as exc:  # the user must learn the import stopped, whatever the cause
         logger.exception("import %s failed", job.pk)
-        services._fail(job, f"The import stopped because of an internal error ({type(exc).__name__}).")
+        name = type(exc).__name__
+        services._fail(job, (
+            f"The rollback stopped because of an internal error ({name}). What it undid so "
+            "far stays undone; roll back again to undo the rest." if rollback else
+            f"The import stopped because of an internal error ({name})."))
         raise
 
 
@@ -50,7 +54,8 @@ def rollback_import_task(schema_name: str, job_id: int, user_id: int | None, for
     with _enter(schema_name):
         job = ImportJob.objects.get(pk=job_id)
         if job.status == ImportStatus.ROLLING_BACK:
-            _guard(job, lambda: services.run_rollback(job, user_id=user_id, force=force))
+            _guard(job, lambda: services.run_rollback(job, user_id=user_id, force=force),
+                   rollback=True)
 
 
 def refresh_statistics_task(schema_name: str, changed: dict[str, int]) -> list[str]:

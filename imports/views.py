@@ -255,8 +255,10 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _can_roll_back(job: ImportJob) -> bool:
-    """Finished imports, and cancelled ones that already wrote something."""
-    if job.status == ImportStatus.FINISHED:
+    """Finished imports, cancelled ones that already wrote something, and those whose rollback
+    stopped on an error (rolling back again undoes the rest)."""
+    if job.status == ImportStatus.FINISHED or (
+            job.status == ImportStatus.FAILED and job.rollback_started):
         return True
     return job.status == ImportStatus.CANCELLED and job.changes.exists()
 
