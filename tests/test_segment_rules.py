@@ -434,3 +434,26 @@ def test_case_insensitive_text_gives_the_same_answers_on_every_path(
     assert companies("in", ["acme", "MÜNCHEN", "nobody"]) == {"Acme", "ACME", "München",
                                                             "MÜNCHEN"}
     assert companies("not_in", ["", "acme inc"]) == set(names) - {"", "acme inc"}
+
+
+@pytest.mark.parametrize("operator, value", [
+    ("contains", "É"), ("contains", "ZOÉ"), ("equals", "ZOÉ@ACME.COM"), ("starts_with", "ZOÉ"),
+    ("ends_with", "É@ACME.COM"), ("in", ["nobody@x.com", "ZOÉ@ACME.COM"]),
+])
+def test_email_rules_fold_non_ascii_case_despite_the_c_collation(tenant, other_tenant, operator,
+                                                                 value):
+    """email_normalized is in the "C" collation (its index serves prefix search and sorting),
+    where UPPER() alone folds ASCII letters only."""
+    from tests.conftest import in_schema
+
+    zoe = ContactFactory(email="zoé@acme.com", email_normalized="zoé@acme.com")
+    ContactFactory(email="zoe@acme.com", email_normalized="zoe@acme.com")
+    with in_schema(other_tenant):
+        ContactFactory(email="zoé@acme.com", email_normalized="zoé@acme.com")
+    q = compile_rules({"op": "and", "rules": [
+        {"field": "email", "operator": operator, "value": value}]})
+    assert list(Contact.objects.filter(q).values_list("pk", flat=True)) == [zoe.pk]
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT "contacts_contact"."id" FROM "contacts_contact" WHERE '
+                       + condition_sql(q))
+        assert [pk for (pk,) in cursor.fetchall()] == [zoe.pk]

@@ -161,10 +161,13 @@ class _Upper(_OverColumn):
 
     def as_sql(self, compiler, connection):
         sql, params = compiler.compile(self.column)
+        # COLLATE "default": a column in the "C" collation (email_normalized, for its index)
+        # would otherwise upper-case ASCII letters only, and 'é' would never match 'É'.
         if not _case_rules().ascii_plain:
-            return f"UPPER(({sql})::text)", params
+            return f'UPPER(({sql})::text COLLATE "default")', params
         return (f"(CASE WHEN octet_length({sql}) = char_length({sql}) "
-                f'THEN UPPER(({sql})::text COLLATE "C") ELSE UPPER(({sql})::text) END)',
+                f'THEN UPPER(({sql})::text COLLATE "C") COLLATE "default" '
+                f'ELSE UPPER(({sql})::text COLLATE "default") END)',
                 params * 4)
 
 
