@@ -646,6 +646,7 @@ def test_browser_import_drop_map_check_import(
     assert page.locator("#map-error").inner_text() == (
         "The file has no row 99; choose another header row."
     )
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
     page.get_by_label("Header row").fill("1")
     page.get_by_label("Header row").press("Tab")
     page.wait_for_selector("#map-error", state="detached")

@@ -190,7 +190,10 @@ def test_timeline_email_part_reads_the_timeline_index_without_sorting(ada):
         contact_timeline(contact_id=ada.pk, query=TimelineQuery(cursor=cursor))
     sql, = [q["sql"] for q in queries.captured_queries if "engagement_emailevent" in q["sql"]]
     with connection.cursor() as c:
+        # Whatever statistics earlier tests left (autovacuum), ask for the plan of a big
+        # table: a Sort still shows up (disabled, not removed) if the index cannot give the order.
         c.execute("SET LOCAL enable_seqscan = off")
+        c.execute("SET LOCAL enable_sort = off")
         c.execute("EXPLAIN " + sql)
         plan = "\n".join(row[0] for row in c.fetchall())
     assert "emailevent_timeline_idx" in plan
