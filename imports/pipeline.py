@@ -61,12 +61,14 @@ def verdict_table(job: ImportJob) -> str:
     return f"imports_verdicts_{int(job.pk)}"
 
 
-def check_staged_domains(job: ImportJob) -> None:
+def check_staged_domains(job: ImportJob, *, checked: dict | None = None) -> None:
     """Check each distinct domain of the staged rows once (cached, concurrent) and keep the
-    verdicts in a small per-job table that later steps join."""
+    verdicts in a small per-job table that later steps join. `checked`: verdicts found while
+    the file was read (mailcheck.checks.DomainChecksAhead); only domains it lacks are checked."""
     t, v = stage_table(job), verdict_table(job)
     domains = [d for (d,) in _rows(f"SELECT DISTINCT domain FROM {t} WHERE domain IS NOT NULL")]
-    verdicts = check_domains(domains)
+    verdicts = dict(checked or {})
+    verdicts.update(check_domains([d for d in domains if d not in verdicts]))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {v}")
         cursor.execute(f"CREATE UNLOGGED TABLE {v} (domain text PRIMARY KEY, status text "

@@ -44,6 +44,7 @@ from imports.staging import (
     plan_columns,
     stage_table,
 )
+from mailcheck.checks import DomainChecksAhead
 from webhooks import payloads as webhook_payloads
 from webhooks.services import emit
 
@@ -217,12 +218,18 @@ def run_analysis(job: ImportJob) -> None:
     try:
         plan = plan_columns(job, {f.key: f for f in CustomField.objects.all()})
         create_stage(job)
-        with pipeline.timed_step(job, "load_stage"):
-            total = load_stage(job, plan, progress=lambda n: _touch(job, processed_rows=n))
-        if total == 0:
-            raise FileRejected("The file has no data rows.")
-        for step in (pipeline.mark_duplicates, pipeline.check_staged_domains,
-                     pipeline.decide_outcomes, pipeline.record_row_errors):
+        # Domains are checked (DNS) in a thread while the file is still being read.
+        with DomainChecksAhead() as ahead:
+            with pipeline.timed_step(job, "load_stage"):
+                total = load_stage(job, plan, on_domain=ahead.add,
+                                   progress=lambda n: _touch(job, processed_rows=n))
+            if total == 0:
+                raise FileRejected("The file has no data rows.")
+            with pipeline.timed_step(job, "mark_duplicates"):
+                pipeline.mark_duplicates(job)
+            with pipeline.timed_step(job, "check_staged_domains"):
+                pipeline.check_staged_domains(job, checked=ahead.results())
+        for step in (pipeline.decide_outcomes, pipeline.record_row_errors):
             with pipeline.timed_step(job, step.__name__):
                 step(job)
         counts = pipeline.preview_counts(job)

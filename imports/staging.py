@@ -28,7 +28,7 @@ from imports.readers import ReadSettings, iter_rows
 TEXT_TARGETS = (
     "first_name", "last_name", "company", "job_title", "phone", "website", "city", "country",
 )
-STAGE_COLUMNS = (
+STAGE_COLUMNS = (  # keep "domain" fourth: load_stage reads row[3]
     "line", "email", "email_norm", "domain", *TEXT_TARGETS, "custom", "tags", "status",
     "error_column", "error_value", "error_reason",
 )
@@ -180,14 +180,19 @@ def staged_rows(job: ImportJob, plan: ColumnPlan) -> Iterator[tuple]:
 
 def load_stage(
     job: ImportJob, plan: ColumnPlan, *, progress: Callable[[int], None] | None = None,
-    batch: int = 50_000,
+    on_domain: Callable[[str], None] | None = None, batch: int = 50_000,
 ) -> int:
     """COPY every row of the file into the staging table, a batch at a time (between batches
-    the connection is free to record progress); return the number of data rows."""
+    the connection is free to record progress); return the number of data rows. `on_domain`
+    hears each distinct domain of the valid rows as soon as it is read."""
     buffer: list[tuple] = []
     count = 0
+    domains: set[str] = set()
     for row in staged_rows(job, plan):
         buffer.append(row)
+        if on_domain is not None and row[3] is not None and row[3] not in domains:
+            domains.add(row[3])
+            on_domain(row[3])
         if len(buffer) >= batch:
             count += _copy(job, buffer)
             buffer = []

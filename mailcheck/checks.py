@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import dns.asyncresolver
@@ -28,11 +30,26 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from mailcheck.lookups import (  # noqa: F401  (the verdicts' names are imported from here)
+    DNS_ERROR,
+    DNS_TIMEOUT,
+    INVALID,
+    NO_MAIL_HOST,
+    NO_SUCH_DOMAIN,
+    NULL_MX,
+    RISKY,
+    UNKNOWN,
+    VALID,
+    DomainVerdict,
+    look_up_safely,
+    make_resolver,
+    parse_nameserver,
+)
+from mailcheck.lookups import Facts as _Facts
 from mailcheck.models import AllowedDomain, DomainCheck
 
 logger = logging.getLogger(__name__)
 
-VALID, RISKY, INVALID, UNKNOWN = "valid", "risky", "invalid", "unknown"
 FAILURE_TTL_SECONDS = 600
 ALLOWLIST_TTL_SECONDS = 60
 # The call's time budget: an MX query then an A/AAAA fallback may each take a whole timeout, and
@@ -47,35 +64,7 @@ PLAIN_DOMAIN_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class DomainVerdict:
-    status: str  # valid | risky | invalid | unknown
-    reason: str = ""  # '' | disposable | null_mx | no_such_domain | no_mail_host | dns_…
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """What DNS says about one domain; stored as a DomainCheck row."""
-
-    status: str
-    reason: str = ""
-    mx_hosts: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> DomainVerdict:
-        return DomainVerdict(self.status, self.reason)
-
-    @property
-    def is_failure(self) -> bool:
-        return self.status == UNKNOWN
-
-
 DISPOSABLE = DomainVerdict(RISKY, "disposable")
-NO_SUCH_DOMAIN = _Facts(INVALID, "no_such_domain")
-NULL_MX = _Facts(INVALID, "null_mx")
-NO_MAIL_HOST = _Facts(INVALID, "no_mail_host")
-DNS_TIMEOUT = _Facts(UNKNOWN, "dns_timeout")
-DNS_ERROR = _Facts(UNKNOWN, "dns_error")
 
 
 # --- disposable domains -------------------------------------------------------------------------
@@ -129,14 +118,7 @@ def check_domains(
     expire after FAILURE_TTL_SECONDS, other facts after settings.DNS_CACHE_TTL_SECONDS).
     The upsert locks those rows until the caller's transaction ends, so call it outside a long
     transaction or a concurrent import checking the same domains waits for this one."""
-    names = {domain: ascii_domain(domain) for domain in set(domains)}
-    verdicts = {domain: NO_SUCH_DOMAIN.verdict for domain, name in names.items() if not name}
-    for domain, name in names.items():
-        if name and is_disposable(name):
-            verdicts[domain] = DISPOSABLE
-    wanted = {name for domain, name in names.items() if domain not in verdicts}
-    facts = _cached_facts(wanted)
-    missing = wanted - facts.keys()
+    names, verdicts, facts, missing = _triage(domains)
     if missing:
         budget = budget_seconds if budget_seconds is not None else _default_budget(len(missing))
         # An event loop of its own: the caller is sync code (views, tasks, commands) and the
@@ -144,10 +126,141 @@ def check_domains(
         found = asyncio.run(_look_up_all(list(missing), budget))
         _store_facts(found)
         facts.update(found)
+    return _with_facts(names, verdicts, facts)
+
+
+def _triage(domains: Iterable[str]):
+    """(DNS name of each domain, verdicts known without DNS, cached facts, names to look up)."""
+    names = {domain: ascii_domain(domain) for domain in set(domains)}
+    verdicts = {domain: NO_SUCH_DOMAIN.verdict for domain, name in names.items() if not name}
+    for domain, name in names.items():
+        if name and is_disposable(name):
+            verdicts[domain] = DISPOSABLE
+    wanted = {name for domain, name in names.items() if domain not in verdicts}
+    facts = _cached_facts(wanted)
+    return names, verdicts, facts, wanted - facts.keys()
+
+
+def _with_facts(names: dict[str, str], verdicts: dict[str, DomainVerdict],
+                facts: dict[str, _Facts]) -> dict[str, DomainVerdict]:
     for domain, name in names.items():
         if domain not in verdicts:
             verdicts[domain] = facts[name].verdict
     return verdicts
+
+
+class DomainChecksAhead:
+    """check_domains for domains that arrive while the caller is still reading: an import
+    hands over the domains of the rows it has read, and a child process (python -m
+    mailcheck.lookups) looks them up on the other core while the import parses the rest.
+    add() never blocks; results() waits for the lookups still running (within the same budget
+    as check_domains) and returns a verdict for every domain added, with the same cache and
+    side effects as check_domains. Without the child (it could not start or died), what it
+    did not answer is looked up here. A context manager: leaving it stops the child."""
+
+    def __init__(self, *, batch: int = 250) -> None:
+        self._batch = batch
+        self._seen: set[str] = set()
+        self._pending: list[str] = []
+        self._names: dict[str, str] = {}
+        self._verdicts: dict[str, DomainVerdict] = {}
+        self._facts: dict[str, _Facts] = {}
+        self._sent: set[str] = set()  # DNS names handed to the child
+        self._found: dict[str, _Facts] = {}  # filled by the reader thread
+        self._child: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._timed_out = False
+
+    def add(self, domain: str) -> None:
+        if domain not in self._seen:
+            self._seen.add(domain)
+            self._pending.append(domain)
+            if len(self._pending) >= self._batch:
+                self._send()
+
+    def results(self) -> dict[str, DomainVerdict]:
+        self._send()
+        self._wait()
+        left = self._sent - self._found.keys()
+        if left and self._timed_out:
+            self._found.update(dict.fromkeys(left, DNS_TIMEOUT))
+        elif left:
+            self._found.update(asyncio.run(_look_up_all(list(left), _default_budget(len(left)))))
+        found = {name: self._found[name] for name in self._sent}
+        if found:
+            _store_facts(found)
+        self._facts.update(found)
+        return _with_facts(self._names, self._verdicts, self._facts)
+
+    def __enter__(self) -> DomainChecksAhead:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+            self._child.wait()
+
+    def _send(self) -> None:
+        if not self._pending:
+            return
+        names, verdicts, facts, missing = _triage(self._pending)
+        self._pending = []
+        self._names.update(names)
+        self._verdicts.update(verdicts)
+        self._facts.update(facts)
+        missing -= self._sent
+        if not missing:
+            return
+        self._sent |= missing
+        if self._child is None:
+            self._start()
+        if self._child is not None and self._child.poll() is None:
+            try:
+                self._child.stdin.write("".join(f"{name}\n" for name in missing))
+                self._child.stdin.flush()
+            except OSError:  # the child died: results() looks these up itself
+                pass
+
+    def _start(self) -> None:
+        if _resolver() is None:  # no nameserver at all: results() says dns_error
+            return
+        command = [sys.executable, "-m", "mailcheck.lookups",
+                   f"--timeout={settings.DNS_TIMEOUT_SECONDS}",
+                   f"--concurrency={settings.DNS_CONCURRENCY}",
+                   *(f"--nameserver={entry.strip()}" for entry in settings.DNS_NAMESERVERS)]
+        try:
+            self._child = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                encoding="ascii", errors="replace", cwd=settings.BASE_DIR)
+        except OSError:
+            logger.exception("DNS: could not start the lookup process; looking up in-process")
+            return
+        self._reader = threading.Thread(target=self._read, name="dns-lookups", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self._child.stdout:
+            try:
+                name, facts = _Facts.from_line(line)
+            except ValueError:
+                continue  # not a result line: whatever it lacks is looked up again
+            self._found[name] = facts
+
+    def _wait(self) -> None:
+        if self._child is None:
+            return
+        try:
+            self._child.stdin.close()
+        except OSError:
+            pass
+        self._reader.join(timeout=_default_budget(len(self._sent) - len(self._found)))
+        if self._reader.is_alive():
+            self._timed_out = True
+            logger.warning("DNS: %d of %d lookups still running after the budget count as "
+                           "dns_timeout", len(self._sent) - len(self._found), len(self._sent))
+            self._child.kill()
+            self._reader.join()
+        self._child.wait()
 
 
 def ascii_domain(domain: str) -> str:
@@ -215,16 +328,8 @@ async def _look_up_all(names: list[str], budget: float) -> dict[str, _Facts]:
     if resolver is None:
         return dict.fromkeys(names, DNS_ERROR)
     slots = asyncio.Semaphore(max(settings.DNS_CONCURRENCY, 1))
-
-    async def look_up(name: str) -> _Facts:
-        async with slots:
-            try:
-                return await _look_up(resolver, dns.name.from_text(name))
-            except Exception:  # one odd domain must not fail a whole import
-                logger.exception("DNS lookup of %s failed", name)
-                return DNS_ERROR
-
-    tasks = {asyncio.ensure_future(look_up(name)): name for name in names}
+    tasks = {asyncio.ensure_future(look_up_safely(resolver, name, slots)): name
+             for name in names}
     done, pending = await asyncio.wait(tasks, timeout=budget)
     for task in pending:
         task.cancel()
@@ -243,63 +348,9 @@ async def _look_up_all(names: list[str], budget: float) -> dict[str, _Facts]:
 
 def _resolver() -> dns.asyncresolver.Resolver | None:
     """A resolver for settings.DNS_NAMESERVERS, else the system's (None if it has none)."""
-    try:
-        resolver = dns.asyncresolver.Resolver(configure=not settings.DNS_NAMESERVERS)
-    except dns.resolver.NoResolverConfiguration:
-        return None
-    if settings.DNS_NAMESERVERS:
-        resolver.nameservers = [_nameserver(entry) for entry in settings.DNS_NAMESERVERS]
-    resolver.lifetime = settings.DNS_TIMEOUT_SECONDS
-    # Two tries per query within its lifetime: one lost UDP datagram is not a timeout.
-    resolver.timeout = settings.DNS_TIMEOUT_SECONDS / 2
-    return resolver
-
-
-def _nameserver(entry: str) -> dns.nameserver.Do53Nameserver:
-    """'host', 'host:port', '[v6]:port' or a bare IPv6 address; host must be an IP address."""
-    host, port_text = entry.strip(), "53"
-    if host.startswith("["):
-        host, _, rest = host[1:].partition("]")
-        port_text = rest.removeprefix(":") or "53"
-    elif host.count(":") == 1:
-        host, port_text = host.split(":")
-    if not (dns.inet.is_address(host) and port_text.isdigit() and 0 < int(port_text) < 65536):
-        raise ImproperlyConfigured(f"DNS_NAMESERVERS: {entry!r} is not an IP address[:port].")
-    return dns.nameserver.Do53Nameserver(host, int(port_text))
-
-
-async def _look_up(resolver: dns.asyncresolver.Resolver, name: dns.name.Name) -> _Facts:
-    try:
-        answer = await resolver.resolve(name, "MX", search=False)
-    except dns.resolver.NXDOMAIN:
-        return NO_SUCH_DOMAIN
-    except dns.resolver.NoAnswer:
-        return await _look_up_address(resolver, name)
-    except dns.exception.Timeout:
-        return DNS_TIMEOUT
-    except dns.exception.DNSException:
-        return DNS_ERROR
-    records = sorted(answer, key=lambda record: record.preference)
-    hosts = [
-        r.exchange.to_text(omit_final_dot=True) for r in records if r.exchange != dns.name.root
-    ]
-    # RFC 7505: a single MX of "." says the domain accepts no mail.
-    return _Facts(VALID, "", hosts) if hosts else NULL_MX
-
-
-async def _look_up_address(resolver: dns.asyncresolver.Resolver, name: dns.name.Name) -> _Facts:
-    """No MX record: mail goes to the domain's own A/AAAA address (RFC 5321 §5.1)."""
-    outcomes = await asyncio.gather(
-        resolver.resolve(name, "A", search=False),
-        resolver.resolve(name, "AAAA", search=False),
-        return_exceptions=True,
-    )
-    if any(isinstance(outcome, dns.resolver.Answer) for outcome in outcomes):
-        return _Facts(VALID, "", [name.to_text(omit_final_dot=True)])
-    if all(isinstance(outcome, dns.resolver.NoAnswer) for outcome in outcomes):
-        return NO_MAIL_HOST
-    if any(isinstance(outcome, dns.resolver.NXDOMAIN) for outcome in outcomes):
-        return NO_SUCH_DOMAIN
-    if any(isinstance(outcome, dns.exception.Timeout) for outcome in outcomes):
-        return DNS_TIMEOUT
-    return DNS_ERROR
+    for entry in settings.DNS_NAMESERVERS:
+        try:
+            parse_nameserver(entry)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DNS_NAMESERVERS: {exc}") from None
+    return make_resolver(list(settings.DNS_NAMESERVERS), settings.DNS_TIMEOUT_SECONDS)
