@@ -159,6 +159,9 @@ def _print_steps(log: str) -> None:
     for step in steps:
         if not step.startswith("chunk"):
             print(f"      {step}")
+    for line in log.splitlines():  # a big CSV's second half is read by a helper process
+        if "staging helper read" in line:
+            print(f"      {line.split(': ', 1)[1]}")
     if chunks:
         print(f"      ({len(chunks)} chunk transactions, summed over the writing connections: "
               f"{sum(chunks):.2f} s)")

@@ -222,16 +222,77 @@ def iter_rows(fileobj: BinaryIO, settings: ReadSettings) -> Iterator[tuple[int, 
     return _data_rows(records, settings)
 
 
+def iter_csv_part(
+    fileobj: BinaryIO, settings: ReadSettings, *, start: int, end: int | None, first_line: int,
+    records_read: list[int] | None = None,
+) -> Iterator[tuple[int, list[str]]]:
+    """iter_rows for the bytes [start, end) of a CSV file, a part that begins and ends at a
+    record boundary (imports.staging splits big files so that two processes read them): its
+    rows are numbered from `first_line`, and only the part that starts the file has the
+    header. At the end `records_read` (if given) gets the number of records the part held,
+    blank ones and the header included."""
+    part = io.BufferedReader(_ByteRange(fileobj, start, end), CHUNK_BYTES)
+    records = _counted(_csv_records(part, settings, at_start=start == 0), records_read)
+    return _data_rows(records, settings, header=start == 0, first_line=first_line)
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes [start, end) of a seekable binary file, as a file of their own."""
+
+    def __init__(self, fileobj: BinaryIO, start: int, end: int | None) -> None:
+        super().__init__()
+        self._file, self._start, self._end, self._at = fileobj, start, end, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("only a seek to the start")
+        self._at = self._start
+        return 0
+
+    def tell(self) -> int:
+        return self._at - self._start
+
+    def readinto(self, buffer) -> int:
+        wanted = len(buffer)
+        if self._end is not None:
+            wanted = min(wanted, self._end - self._at)
+        if wanted <= 0:
+            return 0
+        self._file.seek(self._at)
+        data = self._file.read(wanted)
+        buffer[:len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+
+def _counted(records: Iterator[list[str]], count: list[int] | None) -> Iterator[list[str]]:
+    read = 0
+    try:
+        for read, record in enumerate(records, 1):  # noqa: B007  (read is kept after the loop)
+            yield record
+    finally:
+        records.close()
+        if count is not None:
+            count.append(read)
+
+
 def _data_rows(
-    records: Iterator[list[str]], settings: ReadSettings
+    records: Iterator[list[str]], settings: ReadSettings, *, header: bool = True,
+    first_line: int = 1,
 ) -> Iterator[tuple[int, list[str]]]:
     max_rows = django_settings.IMPORT_MAX_ROWS
     max_columns = django_settings.IMPORT_MAX_COLUMNS
-    count = line = 0
-    numbered = enumerate(records, 1)
+    count, line = 0, first_line - 1
+    numbered = enumerate(records, first_line)
     try:
-        for _skipped in islice(numbered, settings.header_row):  # the header, rows above it
-            line += 1
+        for _skipped in islice(numbered, settings.header_row if header else 0):
+            line += 1  # the header, rows above it
         for line, row in numbered:
             if any(row):
                 count += 1
@@ -409,11 +470,15 @@ def _sniff_csv(fileobj, head, settings, notes) -> SniffResult:
     return _result(settings, header_row, header, rows, [], notes)
 
 
-def _csv_records(fileobj: BinaryIO, settings: ReadSettings) -> Iterator[list[str]]:
-    """Every record of the file, blank ones included (so a record's position is its line)."""
+def _csv_records(fileobj: BinaryIO, settings: ReadSettings, *, at_start: bool = True
+                 ) -> Iterator[list[str]]:
+    """Every record of the file, blank ones included (so a record's position is its line).
+    `at_start` False: the file is a part of one after its start (see iter_csv_part)."""
     fileobj.seek(0)
     # utf-8-sig reads files without a BOM exactly like utf-8, and drops a BOM when present.
-    encoding = "utf-8-sig" if settings.encoding == "utf-8" else settings.encoding
+    encoding = settings.encoding
+    if encoding == "utf-8" and at_start:
+        encoding = "utf-8-sig"
     text = io.TextIOWrapper(fileobj, encoding=encoding, newline="")
     try:
         yield from csv.reader(

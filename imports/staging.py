@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import quote
 
+from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.db import connection
 
@@ -24,7 +30,9 @@ from contacts.services import MAX_TAG_LENGTH, coerce_custom_value
 from imports.exports.safety import QUOTE, unprotect
 from imports.mapping import new_field_key
 from imports.models import ImportJob
-from imports.readers import ReadSettings, iter_rows
+from imports.readers import FileRejected, ReadSettings, iter_csv_part, iter_rows
+
+logger = logging.getLogger(__name__)
 
 # Mapping targets that are plain text columns of Contact.
 TEXT_TARGETS = (
@@ -173,7 +181,13 @@ def open_job_file(job: ImportJob):
     return default_storage.open(job.file, "rb")
 
 
-def staged_rows(job: ImportJob, plan: ColumnPlan) -> Iterator[tuple]:
+def staged_rows(job: ImportJob, plan: ColumnPlan, rows: Iterator | None = None
+                ) -> Iterator[tuple]:
+    """Staged rows of the job's file (or of `rows`, (line, cells) pairs of a part of it)."""
+    if rows is not None:
+        for line, cells in rows:
+            yield stage_row(plan, line, cells)
+        return
     settings = ReadSettings.from_dict(job.read_settings)
     with open_job_file(job) as fileobj:
         for line, cells in iter_rows(fileobj, settings):
@@ -186,12 +200,34 @@ def load_stage(
 ) -> int:
     """COPY every row of the file into the staging table, a batch at a time (between batches
     the connection is free to record progress); return the number of data rows. `on_domain`
-    hears each distinct domain of the valid rows as soon as it is read."""
+    hears each distinct domain of the valid rows this process reads as soon as it is read.
+
+    A big CSV file on local storage is read by two processes: this one reads the first half
+    and a helper (python -m imports.stage_part) the second, from a record boundary found by
+    counting quote characters. If the helper fails in any way, the stage is emptied and this
+    process reads the whole file, so the result and every error message are those of one
+    reader."""
+    split = _split_point(job)
+    if split is not None:
+        count = _load_in_two(job, plan, split, progress=progress, on_domain=on_domain,
+                             batch=batch)
+        if count is not None:
+            _analyze_stage(job)
+            return count
+        _empty_stage(job)
+    count = _load_rows(job, staged_rows(job, plan), progress=progress, on_domain=on_domain,
+                       batch=batch)
+    _analyze_stage(job)
+    return count
+
+
+def _load_rows(job: ImportJob, rows: Iterator[tuple], *, progress, on_domain, batch: int,
+               counted: int = 0) -> int:
     buffer: list[tuple] = []
-    count = 0
+    count = counted
     domains: set[str] = set()
     with _collector_paused():
-        for row in staged_rows(job, plan):
+        for row in rows:
             buffer.append(row)
             if on_domain is not None and row[3] is not None and row[3] not in domains:
                 domains.add(row[3])
@@ -203,9 +239,155 @@ def load_stage(
                     progress(count)
     if buffer:
         count += _copy(job, buffer)
+    return count
+
+
+def _analyze_stage(job: ImportJob) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {stage_table(job)}")  # the set-based steps need its size
-    return count
+
+
+def _empty_stage(job: ImportJob) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {stage_table(job)}")
+
+
+# --- a big CSV file read by two processes ---------------------------------------------------------
+
+ASCII_COMPATIBLE = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
+SPLIT_SEARCH_BYTES = 16 * 1024 * 1024  # how far past the middle a record boundary is looked for
+
+
+@dataclass(frozen=True)
+class Split:
+    offset: int  # the second part's first byte, the start of a record
+    first_line: int  # its first record's number if no quoted value before it spans lines
+
+
+def _split_point(job: ImportJob) -> Split | None:
+    """Where a second process can start reading the job's file, or None (small file, not a
+    CSV in an encoding where a newline is one byte, not on local storage, inside a
+    transaction the helper could not see)."""
+    read = ReadSettings.from_dict(job.read_settings)
+    if (read.file_format != "csv" or read.encoding not in ASCII_COMPATIBLE
+            or len(read.quotechar) != 1 or connection.in_atomic_block):
+        return None
+    try:
+        path = default_storage.path(job.file)
+    except NotImplementedError:  # S3: one reader
+        return None
+    size = os.path.getsize(path)
+    if size < django_settings.IMPORT_SPLIT_MIN_BYTES:
+        return None
+    quote = read.quotechar.encode(read.encoding)
+    with open(path, "rb") as fileobj:
+        head = fileobj.read(size // 2)
+        quotes, newlines, offset = head.count(quote), head.count(b"\n"), len(head)
+        while offset < size // 2 + SPLIT_SEARCH_BYTES:
+            block = fileobj.read(1024 * 1024)
+            if not block:
+                return None
+            at = 0
+            while (newline := block.find(b"\n", at)) != -1:
+                quotes += block.count(quote, at, newline)
+                newlines += 1
+                if quotes % 2 == 0:  # outside any quoted value: a record ends here
+                    return Split(offset + newline + 1, newlines + 1)
+                at = newline + 1
+            quotes += block.count(quote, at)
+            offset += len(block)
+    return None
+
+
+def _load_in_two(job: ImportJob, plan: ColumnPlan, split: Split, *, progress, on_domain,
+                 batch: int) -> int | None:
+    """Read the first part here while the helper reads the second; the number of data rows,
+    or None when the helper did not succeed (or this part could not be read: the caller then
+    reads the whole file, which reports the problem)."""
+    helper = _start_helper(job, split)
+    if helper is None:
+        return None
+    records: list[int] = []
+    read_here = False
+    try:
+        read = ReadSettings.from_dict(job.read_settings)
+        with open_job_file(job) as fileobj:
+            rows = iter_csv_part(fileobj, read, start=0, end=split.offset, first_line=1,
+                                 records_read=records)
+            count = _load_rows(job, staged_rows(job, plan, rows), progress=progress,
+                               on_domain=on_domain, batch=batch)
+        read_here = True
+    except FileRejected:
+        return None
+    finally:
+        if not read_here:  # whatever stopped this part stops the helper
+            helper.kill()
+            helper.wait()
+    outcome = _helper_outcome(helper)
+    if outcome is None:
+        return None
+    shift = records[0] + 1 - split.first_line  # quoted values spanning lines in the first part
+    if shift:
+        _renumber(job, from_line=split.first_line, shift=shift)
+    total = count + outcome["rows"]
+    if total > django_settings.IMPORT_MAX_ROWS:
+        return None  # read again by one process, which refuses the file with its message
+    logger.info("import %s: staging helper read %s rows (peak %s MB)", job.pk, outcome["rows"],
+                outcome["peak_mb"])
+    return total
+
+
+def _start_helper(job: ImportJob, split: Split) -> subprocess.Popen | None:
+    command = [sys.executable, "-m", "imports.stage_part", f"--schema={connection.schema_name}",
+               f"--job={job.pk}", f"--start={split.offset}", f"--first-line={split.first_line}"]
+    env = {**os.environ, "DATABASE_URL": _database_url()}
+    try:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env,
+                                cwd=django_settings.BASE_DIR)
+    except OSError:
+        logger.exception("import %s: could not start the staging helper", job.pk)
+        return None
+
+
+def _helper_outcome(helper: subprocess.Popen) -> dict | None:
+    out, _ = helper.communicate()
+    if helper.returncode != 0:
+        return None
+    try:
+        outcome = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return outcome if isinstance(outcome.get("rows"), int) else None
+
+
+def _renumber(job: ImportJob, *, from_line: int, shift: int) -> None:
+    """Move the helper's rows (lines >= from_line) by `shift`: through negative numbers, so no
+    row ever takes a line another still holds."""
+    t = stage_table(job)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {t} SET line = -line WHERE line >= %s", [from_line])
+        cursor.execute(f"UPDATE {t} SET line = -line + %s WHERE line < 0", [shift])
+
+
+def _database_url() -> str:
+    """This connection's database as a URL, for the helper (the tests' database included)."""
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    host = db["HOST"] or ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    if host.startswith("/"):  # a socket directory
+        return f"postgres://{user}{password}@{port}/{quote(db['NAME'])}?host={quote(host)}"
+    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'])}"
+
+
+def load_part(job: ImportJob, plan: ColumnPlan, *, start: int, first_line: int) -> int:
+    """The helper's side: stage the rows from byte `start` to the end; their number."""
+    read = ReadSettings.from_dict(job.read_settings)
+    with open_job_file(job) as fileobj:
+        rows = iter_csv_part(fileobj, read, start=start, end=None, first_line=first_line)
+        return _load_rows(job, staged_rows(job, plan, rows), progress=None, on_domain=None,
+                          batch=50_000)
 
 
 @contextmanager
