@@ -370,8 +370,15 @@ def _renumber(job: ImportJob, *, from_line: int, shift: int) -> None:
 
 
 def _database_url() -> str:
-    """This connection's database as a URL, for the helper (the tests' database included)."""
+    """This connection's database as a URL, for the helper: DATABASE_URL as configured (with
+    its options), or built from the connection's settings (the embedded server, the tests'
+    database)."""
+    import dj_database_url
+
     db = connection.settings_dict
+    configured = os.environ.get("DATABASE_URL")
+    if configured and dj_database_url.parse(configured).get("NAME") == db["NAME"]:
+        return configured
     user = quote(db["USER"] or "", safe="")
     password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
     host = db["HOST"] or ""

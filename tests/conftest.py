@@ -161,3 +161,37 @@ def viewer_client(tenant, viewer) -> Client:
 @pytest.fixture
 def owner_client(tenant, owner) -> Client:
     return client_for(tenant, owner)
+
+
+def wipe_imports(*tenants: Tenant) -> None:
+    """After a test that commits: remove the imports, contacts, tags and history it wrote in
+    each of `tenants` (their staging tables too)."""
+    from contacts.models import Contact, ContactChange, ContactTag, Tag
+    from imports.models import ImportJob
+    from imports.staging import drop_stage
+
+    for tenant in tenants:
+        with in_schema(tenant):
+            for job in ImportJob.objects.all():
+                drop_stage(job)
+            ContactTag.objects.all().delete()
+            ContactChange.objects.all().delete()
+            Contact.objects.all().delete()
+            ImportJob.objects.all().delete()
+            Tag.objects.all().delete()
+
+
+def start_worker(code: str, **env: str):
+    """`manage.py shell -c code` in a process of its own, on this test's database (its
+    environment plus `env`), as a django-q worker would run a task."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    from imports.staging import _database_url
+
+    return subprocess.Popen([sys.executable, "manage.py", "shell", "-c", code],
+                            cwd=settings.BASE_DIR,
+                            env={**os.environ, **env, "DATABASE_URL": _database_url()})

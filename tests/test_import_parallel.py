@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from django.core.files.base import ContentFile
 
-from contacts.models import Contact, ContactChange, ContactTag, Tag
+from contacts.models import Contact, ContactChange, Tag
 from imports import pipeline, services
 from imports.models import ImportChange, ImportJob, ImportStatus
-from tests.conftest import in_schema
+from tests.conftest import in_schema, wipe_imports
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory
 
@@ -23,13 +23,7 @@ ROWS = 1000
 @pytest.fixture
 def committed(tenant, other_tenant):
     yield
-    for schema in (tenant, other_tenant):
-        with in_schema(schema):
-            ContactTag.objects.all().delete()
-            ContactChange.objects.all().delete()
-            Contact.objects.all().delete()
-            ImportJob.objects.all().delete()
-            Tag.objects.all().delete()
+    wipe_imports(tenant, other_tenant)
 
 
 @pytest.fixture

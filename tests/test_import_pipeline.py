@@ -4,14 +4,10 @@ errors, history, rollback, isolation, and resuming after a killed worker."""
 from __future__ import annotations
 
 import io
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
 
@@ -22,7 +18,7 @@ from imports.mapping import MappingError
 from imports.models import ImportChange, ImportJob, ImportRowError, ImportStatus
 from imports.readers import FileRejected
 from imports.staging import stage_table
-from tests.conftest import in_schema
+from tests.conftest import in_schema, start_worker
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory, TagFactory
 
@@ -294,13 +290,9 @@ def test_killed_worker_then_retry_ends_like_one_clean_run(tenant, dns_server, co
     assert (job.status, job.created) == (ImportStatus.READY, 4000)
     job = services.start_import(job=job, user=None)  # > 1,000 rows: queued for the worker
     assert job.status == ImportStatus.QUEUED
-    db = connection.settings_dict
-    env = {**os.environ, "IMPORT_CHUNK_ROWS": "100",
-           "DATABASE_URL": f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}"}
-    code = (f"from imports.tasks import run_import_task; "
-            f"run_import_task({tenant.schema_name!r}, {job.pk}, None)")
-    worker = subprocess.Popen([sys.executable, "manage.py", "shell", "-c", code],
-                              cwd=settings.BASE_DIR, env=env)
+    worker = start_worker(f"from imports.tasks import run_import_task; "
+                          f"run_import_task({tenant.schema_name!r}, {job.pk}, None)",
+                          IMPORT_CHUNK_ROWS="100")
     deadline = time.time() + 60
     while time.time() < deadline:
         job.refresh_from_db()

@@ -13,10 +13,10 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
 
-from contacts.models import Contact, ContactChange, ContactTag, Tag
+from contacts.models import Contact
 from imports import services, staging
 from imports.models import ImportJob, ImportStatus
-from tests.conftest import in_schema
+from tests.conftest import in_schema, wipe_imports
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,15 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def committed(tenant, other_tenant):
     yield
-    for schema in (tenant, other_tenant):
-        with in_schema(schema):
-            for job in ImportJob.objects.all():
-                staging.drop_stage(job)
-            ContactTag.objects.all().delete()
-            ContactChange.objects.all().delete()
-            Contact.objects.all().delete()
-            ImportJob.objects.all().delete()
-            Tag.objects.all().delete()
+    wipe_imports(tenant, other_tenant)
 
 
 def _rows(n: int, *, start: int = 0) -> list[str]:

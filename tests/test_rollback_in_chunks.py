@@ -6,15 +6,11 @@ commit (the writers' connections cannot see a test's transaction), so they clean
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -23,7 +19,7 @@ from django.utils import timezone
 from contacts.models import Contact, ContactChange, ContactTag, Tag
 from imports import pipeline, services
 from imports.models import ImportChange, ImportJob, ImportStatus
-from tests.conftest import client_for, in_schema, make_user
+from tests.conftest import client_for, in_schema, make_user, start_worker, wipe_imports
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory
 
@@ -35,13 +31,9 @@ ROWS = 1000
 @pytest.fixture
 def committed(tenant, other_tenant):
     yield
+    wipe_imports(tenant, other_tenant)
     for schema in (tenant, other_tenant):
         with in_schema(schema):
-            ContactTag.objects.all().delete()
-            ContactChange.objects.all().delete()
-            Contact.objects.all().delete()
-            ImportJob.objects.all().delete()
-            Tag.objects.all().delete()
             get_user_model().objects.all().delete()
 
 
@@ -228,13 +220,9 @@ def test_killed_rollback_worker_then_resume_ends_like_one_clean_run(
     settings.IMPORT_INLINE_MAX_ROWS = 100
     job = services.rollback_import(job=job, user=admin)  # > 100 contacts: queued
     assert job.status == ImportStatus.ROLLING_BACK
-    db = connection.settings_dict
-    env = {**os.environ, "IMPORT_CHUNK_ROWS": "8", "IMPORT_WRITERS": "2",
-           "DATABASE_URL": f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}"}
-    code = (f"from imports.tasks import rollback_import_task; "
-            f"rollback_import_task({tenant.schema_name!r}, {job.pk}, {admin.pk}, False)")
-    worker = subprocess.Popen([sys.executable, "manage.py", "shell", "-c", code],
-                              cwd=django_settings.BASE_DIR, env=env)
+    worker = start_worker(f"from imports.tasks import rollback_import_task; "
+                          f"rollback_import_task({tenant.schema_name!r}, {job.pk}, {admin.pk}, "
+                          "False)", IMPORT_CHUNK_ROWS="8", IMPORT_WRITERS="2")
     deadline = time.time() + 60
     while time.time() < deadline:
         job.refresh_from_db()
