@@ -486,8 +486,10 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
             # The planner must know how big this import's record is (the import itself analysed
             # the contacts if it changed a tenth of them).
             pipeline.refresh_statistics(tables=("imports_importchange",))
-        _start_rollback(job, user_id=user_id)
-    bounds = pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS, done=job.rollback_ranges)
+        bounds = _start_rollback(job, user_id=user_id)
+    else:
+        bounds = pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS,
+                                          done=job.rollback_ranges)
     with pipeline.timed_step(job, f"rollback: {len(bounds)} chunks"):
         _in_chunks(job, bounds, lambda low, high: _undo_one_chunk(
             job, low, high, user_id=user_id, force=force), cancellable=False)
@@ -502,16 +504,18 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
                                     "contacts_contactchange": undone})
 
 
-def _start_rollback(job: ImportJob, *, user_id: int | None) -> None:
+def _start_rollback(job: ImportJob, *, user_id: int | None) -> list[tuple[int, int]]:
     """First step, in one transaction with its bookkeeping: take away the list memberships the
-    import added and plan the chunks (rollback_chunks > 0 marks it done)."""
+    import added and plan the chunks (rollback_chunks > 0 marks it done). Returns them."""
     from segments.services import remove_import_memberships
 
     with pipeline.timed_step(job, "rollback: lists and plan"), transaction.atomic():
         unlisted = remove_import_memberships(import_id=job.pk, actor_id=user_id)
-        chunks = len(pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS))
+        bounds = pipeline.rollback_bounds(job, settings.IMPORT_CHUNK_ROWS)
         report = {**job.rollback_report, **({"unlisted": unlisted} if unlisted else {})}
-        _update(job, rollback_chunks=max(1, chunks), rollback_ranges=[], rollback_report=report)
+        _update(job, rollback_chunks=max(1, len(bounds)), rollback_ranges=[],
+                rollback_report=report)
+    return bounds
 
 
 def _undo_one_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None,

@@ -279,12 +279,17 @@ def _split_point(job: ImportJob) -> Split | None:
     size = os.path.getsize(path)
     if size < django_settings.IMPORT_SPLIT_MIN_BYTES:
         return None
-    quote = read.quotechar.encode(read.encoding)
+    quote, middle, block_bytes = read.quotechar.encode(read.encoding), size // 2, 1024 * 1024
+    quotes = newlines = offset = 0
     with open(path, "rb") as fileobj:
-        head = fileobj.read(size // 2)
-        quotes, newlines, offset = head.count(quote), head.count(b"\n"), len(head)
-        while offset < size // 2 + SPLIT_SEARCH_BYTES:
-            block = fileobj.read(1024 * 1024)
+        while offset < middle:  # the first half, counted a block at a time (memory flat)
+            block = fileobj.read(min(block_bytes, middle - offset))
+            if not block:  # the file shrank under us: one reader
+                return None
+            quotes, newlines = quotes + block.count(quote), newlines + block.count(b"\n")
+            offset += len(block)
+        while offset < middle + SPLIT_SEARCH_BYTES:
+            block = fileobj.read(block_bytes)
             if not block:
                 return None
             at = 0

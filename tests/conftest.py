@@ -195,3 +195,20 @@ def start_worker(code: str, **env: str):
     return subprocess.Popen([sys.executable, "manage.py", "shell", "-c", code],
                             cwd=settings.BASE_DIR,
                             env={**os.environ, **env, "DATABASE_URL": _database_url()})
+
+
+def kill_worker_when(worker, job, done, *, within: float = 60) -> None:
+    """SIGKILL `worker` as soon as `done(job)` holds for the job re-read from the database
+    (or after `within` seconds), and wait for it to die."""
+    import signal
+    import time
+
+    deadline = time.time() + within
+    while time.time() < deadline:
+        job.refresh_from_db()
+        if done(job):
+            break
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    job.refresh_from_db()

@@ -4,7 +4,6 @@ errors, history, rollback, isolation, and resuming after a killed worker."""
 from __future__ import annotations
 
 import io
-import signal
 import time
 
 import pytest
@@ -18,7 +17,7 @@ from imports.mapping import MappingError
 from imports.models import ImportChange, ImportJob, ImportRowError, ImportStatus
 from imports.readers import FileRejected
 from imports.staging import stage_table
-from tests.conftest import in_schema, start_worker
+from tests.conftest import in_schema, kill_worker_when, start_worker
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory, TagFactory
 
@@ -293,15 +292,7 @@ def test_killed_worker_then_retry_ends_like_one_clean_run(tenant, dns_server, co
     worker = start_worker(f"from imports.tasks import run_import_task; "
                           f"run_import_task({tenant.schema_name!r}, {job.pk}, None)",
                           IMPORT_CHUNK_ROWS="100")
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        job.refresh_from_db()
-        if job.chunks_done >= 5:
-            break
-        time.sleep(0.05)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=10)
-    job.refresh_from_db()
+    kill_worker_when(worker, job, lambda job: job.chunks_done >= 5)
     assert job.status == ImportStatus.RUNNING
     assert 5 <= job.chunks_done < 40, "the worker was killed mid-import"
     assert Contact.objects.count() == job.created  # whole chunks only

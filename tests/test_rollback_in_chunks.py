@@ -6,8 +6,6 @@ commit (the writers' connections cannot see a test's transaction), so they clean
 
 from __future__ import annotations
 
-import signal
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,7 +17,14 @@ from django.utils import timezone
 from contacts.models import Contact, ContactChange, ContactTag, Tag
 from imports import pipeline, services
 from imports.models import ImportChange, ImportJob, ImportStatus
-from tests.conftest import client_for, in_schema, make_user, start_worker, wipe_imports
+from tests.conftest import (
+    client_for,
+    in_schema,
+    kill_worker_when,
+    make_user,
+    start_worker,
+    wipe_imports,
+)
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory
 
@@ -223,15 +228,7 @@ def test_killed_rollback_worker_then_resume_ends_like_one_clean_run(
     worker = start_worker(f"from imports.tasks import rollback_import_task; "
                           f"rollback_import_task({tenant.schema_name!r}, {job.pk}, {admin.pk}, "
                           "False)", IMPORT_CHUNK_ROWS="8", IMPORT_WRITERS="2")
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        job.refresh_from_db()
-        if len(job.rollback_ranges) >= 5:
-            break
-        time.sleep(0.02)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=10)
-    job.refresh_from_db()
+    kill_worker_when(worker, job, lambda job: len(job.rollback_ranges) >= 5)
     assert job.status == ImportStatus.ROLLING_BACK
     done = len(job.rollback_ranges)
     assert 5 <= done < job.rollback_chunks, "the worker was killed mid-rollback"
