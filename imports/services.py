@@ -218,15 +218,13 @@ def run_analysis(job: ImportJob) -> None:
     try:
         plan = plan_columns(job, {f.key: f for f in CustomField.objects.all()})
         create_stage(job)
-        # Domains are checked (DNS) in a thread while the file is still being read.
+        # Domains are checked (DNS) by a child process while the file is still being read.
         with DomainChecksAhead() as ahead:
             with pipeline.timed_step(job, "load_stage"):
                 total = load_stage(job, plan, on_domain=ahead.add,
                                    progress=lambda n: _touch(job, processed_rows=n))
             if total == 0:
                 raise FileRejected("The file has no data rows.")
-            with pipeline.timed_step(job, "mark_duplicates"):
-                pipeline.mark_duplicates(job)
             with pipeline.timed_step(job, "check_staged_domains"):
                 pipeline.check_staged_domains(job, checked=ahead.results())
         for step in (pipeline.decide_outcomes, pipeline.record_row_errors):

@@ -12,11 +12,11 @@ from django.db import connection
 
 from contacts.models import Contact, ContactChange, ContactTag
 from contacts.services import update_contact
-from imports import services
+from imports import pipeline, services
 from imports.mapping import MappingError
 from imports.models import ImportChange, ImportJob, ImportRowError, ImportStatus
 from imports.readers import FileRejected
-from imports.staging import stage_table
+from imports.staging import create_stage, stage_table
 from tests.conftest import in_schema, kill_worker_when, start_worker
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 from tests.factories import ContactFactory, TagFactory
@@ -128,6 +128,55 @@ def test_import_skip_undeliverable_rows_are_reported_not_imported(tenant, dns_se
         (4, "Skipped: a disposable email domain."),
         (5, "Skipped: the domain cannot receive mail (no_such_domain)."),
     ]
+
+
+def _stage(job: ImportJob) -> tuple[list[str], list[tuple]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {stage_table(job)} ORDER BY line")
+        return [column.name for column in cursor.description], cursor.fetchall()
+
+
+def test_deciding_again_rewrites_the_stage_to_the_same_rows(tenant, other_tenant, dns_server,
+                                                             existing):
+    """decide_outcomes rewrites the staging table (CREATE TABLE AS): run again, as a start
+    after the contacts changed does, it gives the same rows, columns and table settings."""
+    ContactFactory(email="other@acme-mail.com", first_name="Sam", last_name="Same",
+                   company="Twin Co")
+    job = upload(HEADER + ROWS + "x@mailinator.com,,,,\nsam2@acme-mail.com,sam,SAME,twin co,\n"
+                 "x@mailinator.com,,,,\n", skip_undeliverable=True)
+    columns, rows = _stage(job)
+    by_line = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    pick = ("status", "dup_of", "contact_id", "outcome", "validation_status", "error_reason")
+    assert [tuple(by_line[line][k] for k in pick) for line in (2, 3, 5, 6, 8, 9, 10)] == [
+        ("ok", None, existing.pk, "update", "valid", None),
+        ("ok", None, None, "create", "valid", None),
+        ("duplicate", 3, None, None, "unknown",
+         "Same email as line 3; only the first is imported."),
+        ("undeliverable", None, None, None, "invalid",
+         "Skipped: the domain cannot receive mail (null_mx)."),
+        ("undeliverable", None, None, None, "risky", "Skipped: a disposable email domain."),
+        ("ok", None, None, "create", "valid",
+         "Possible duplicate of other@acme-mail.com (same name and company, other email)."),
+        ("duplicate", 8, None, None, "unknown",
+         "Same email as line 8; only the first is imported."),
+    ]
+    assert by_line[4]["status"] == "invalid" and by_line[4]["error_column"] == "Email"
+
+    pipeline.decide_outcomes(job)
+    assert _stage(job) == (columns, rows)
+    create_stage(ImportJob(pk=job.pk + 1000))  # a freshly created staging table
+    assert _stage(ImportJob(pk=job.pk + 1000))[0] == columns
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass",
+                       [stage_table(job)])
+        assert cursor.fetchone()[0] == ["fillfactor=50", "autovacuum_enabled=false"]
+        cursor.execute("SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass "
+                       "AND indisprimary", [stage_table(job)])
+        assert cursor.fetchone()[0] == 1
+        cursor.execute(f"DROP TABLE {stage_table(ImportJob(pk=job.pk + 1000))}")
+    with in_schema(other_tenant), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [stage_table(job)])
+        assert cursor.fetchone()[0] is None
 
 
 def test_import_flags_disposable_and_unknown_without_refusing(tenant, dns_server):
