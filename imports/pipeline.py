@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from contacts.changes import contacts_changed
 from contacts.services import purge_contacts
 from imports.models import ImportJob, ImportRowError, Strategy
-from imports.staging import STAGE_STORAGE, TEXT_TARGETS, stage_table
+from imports.staging import STAGE_STORAGE, TEXT_TARGETS, analyze_stage, stage_table
 from mailcheck.checks import check_domains
 
 logger = logging.getLogger(__name__)
@@ -157,9 +157,10 @@ def decide_outcomes(job: ImportJob) -> None:
         cursor.execute(f"DROP TABLE {t}")
         cursor.execute(f"ALTER TABLE {t}_next RENAME TO {t}")
         cursor.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (line)")
+        # The new table's statistics: without them the steps below are planned blind (the
+        # possible duplicates took 1.5 s or 3.5 s by the plan chosen).
+        analyze_stage(job)
         _mark_possible_duplicates(job, cursor)
-    # Statistics of the new table: without them the writes below are planned blind.
-    _run(f"ANALYZE {t}")
 
 
 def _mark_possible_duplicates(job: ImportJob, cursor) -> None:

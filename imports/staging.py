@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
 
 from contacts.emails import InvalidEmail, normalize_email
 from contacts.models import Contact, CustomField
@@ -216,12 +216,12 @@ def load_stage(
         count = _load_in_two(job, plan, split, progress=progress, on_domain=on_domain,
                              batch=batch)
         if count is not None:
-            _analyze_stage(job)
+            analyze_stage(job)
             return count
         _empty_stage(job)
     count = _load_rows(job, staged_rows(job, plan), progress=progress, on_domain=on_domain,
                        batch=batch)
-    _analyze_stage(job)
+    analyze_stage(job)
     return count
 
 
@@ -246,9 +246,13 @@ def _load_rows(job: ImportJob, rows: Iterator[tuple], *, progress, on_domain, ba
     return count
 
 
-def _analyze_stage(job: ImportJob) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {stage_table(job)}")  # the set-based steps need its size
+def analyze_stage(job: ImportJob) -> None:
+    """Statistics of the staging table, for the set-based steps: its size and how its rows
+    divide by status and outcome. A sample of 3,000 rows tells that (statistics target 10
+    rather than the server's 100: 0.1 s instead of 0.8-1.2 s for a million rows)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('default_statistics_target', '10', true)")
+        cursor.execute(f"ANALYZE {stage_table(job)}")
 
 
 def _empty_stage(job: ImportJob) -> None:
