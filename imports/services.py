@@ -320,10 +320,11 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
         _update(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
         return
     if not job.applied_ranges:
+        counts = {}  # unchanged contacts: the analysis's counts stand
         if pipeline.contacts_snapshot() != job.analysed_snapshot:
             pipeline.decide_outcomes(job)  # contacts changed since the analysis
             pipeline.record_row_errors(job)
-        counts = pipeline.preview_counts(job)
+            counts = pipeline.preview_counts(job)
         _update(job, **{**counts, "created": 0, "updated": 0}, processed_rows=0)
     _update(job, status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now(),
             heartbeat_at=timezone.now())

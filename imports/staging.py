@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -336,7 +337,9 @@ def _load_in_two(job: ImportJob, plan: ColumnPlan, split: Split, *, progress, on
         if not read_here:  # whatever stopped this part stops the helper
             helper.kill()
             helper.wait()
+    waited = time.perf_counter()
     outcome = _helper_outcome(helper)
+    waited = time.perf_counter() - waited
     if outcome is None:
         return None
     shift = records[0] + 1 - split.first_line  # quoted values spanning lines in the first part
@@ -345,8 +348,8 @@ def _load_in_two(job: ImportJob, plan: ColumnPlan, split: Split, *, progress, on
     total = count + outcome["rows"]
     if total > django_settings.IMPORT_MAX_ROWS:
         return None  # read again by one process, which refuses the file with its message
-    logger.info("import %s: staging helper read %s rows (peak %s MB)", job.pk, outcome["rows"],
-                outcome["peak_mb"])
+    logger.info("import %s: staging helper read %s rows (peak %s MB); waited %.2f s for it",
+                job.pk, outcome["rows"], outcome["peak_mb"], waited)
     return total
 
 

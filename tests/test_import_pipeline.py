@@ -179,6 +179,22 @@ def test_deciding_again_rewrites_the_stage_to_the_same_rows(tenant, other_tenant
         assert cursor.fetchone()[0] is None
 
 
+def test_contacts_changed_after_the_analysis_are_decided_again_with_new_counts(
+        tenant, other_tenant, dns_server):
+    """Between the analysis and the start, someone adds a contact the file also holds, with
+    the same values: the start decides again, and its counts say the row is unchanged."""
+    job = upload("email,first_name\nnew@acme-mail.com,Nia\nalso@acme-mail.com,Al\n")
+    assert (job.created, job.unchanged) == (2, 0)
+    ContactFactory(email="new@acme-mail.com", first_name="Nia", last_name="", company="",
+                   validation_status="valid")
+    with in_schema(other_tenant):  # a change in another tenant is not a change here
+        ContactFactory(email="also@acme-mail.com", first_name="Al")
+    job = services.start_import(job=job, user=None)
+    assert (job.status, job.created, job.updated, job.unchanged) == (
+        ImportStatus.FINISHED, 1, 0, 1)
+    assert Contact.objects.filter(email_normalized="new@acme-mail.com").count() == 1
+
+
 def test_import_flags_disposable_and_unknown_without_refusing(tenant, dns_server):
     csv_text = "email\ny@mailinator.com\nq@slow-dns-corp.com\n"
     services.start_import(job=upload(csv_text), user=None)
