@@ -180,9 +180,10 @@ class ImportChange(models.Model):
     applied_at = models.DateTimeField()
 
     class Meta:
+        # Every reader asks by job (rollback, its plan and conflicts); an index on contact_id
+        # alone served no query and cost an index entry per contact an import touches.
         indexes = [
             models.Index(fields=["job", "contact_id"], name="importchange_job_contact"),
-            models.Index(fields=["contact_id"], name="importchange_contact"),
         ]
 
     def __str__(self) -> str:
