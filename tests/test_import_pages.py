@@ -712,3 +712,61 @@ def test_browser_import_progress_follows_the_job_then_shows_results(
     page.wait_for_selector("#counts-title")  # the page reloaded on the terminal state
     assert page.locator('[data-count="created"]').inner_text() == "3,900"
     assert page.get_by_role("progressbar").count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_rollback_progress_then_a_stopped_rollback_offers_the_rest(
+    live_server,
+    browser_page,  # noqa: F811
+    tenant,
+    other_tenant,
+    browser_cleanup,
+):
+    """A rollback's bar counts its chunks undone (polling: the live server is HTTP only);
+    when it stops half-way the page says so, with what was undone and a button for the rest.
+    Another tenant's browser finds no such import."""
+    with in_schema(tenant):
+        user = get_user_model().objects.create_user(
+            email="importer@alpha.example.com", password="import-pass-123", role="marketer"
+        )
+        job = make_job(status=ImportStatus.ROLLING_BACK, total_rows=4000, created=4000,
+                       finished_at=timezone.now(), created_by=user, rolled_back_by=user,
+                       rollback_chunks=8, rollback_ranges=[[1, 500], [500, 1000]])
+    page = browser_page
+    base = live_server.url.replace("localhost", "alpha.localhost").replace(
+        "127.0.0.1", "alpha.localhost"
+    )
+    page.goto(f"{base}/imports/{job.pk}/")
+    page.get_by_label("Email").fill("importer@alpha.example.com")
+    page.get_by_label("Password").fill("import-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+    bar = page.get_by_role("progressbar")
+    assert bar.get_attribute("aria-valuenow") == "25"
+    assert bar.get_attribute("aria-valuetext") == "25% undone"
+
+    with in_schema(tenant):
+        ImportJob.objects.filter(pk=job.pk).update(
+            rollback_ranges=[[1, 500], [500, 1000], [1000, 1500], [1500, 2000]])
+    page.wait_for_selector('[role=progressbar][aria-valuenow="50"]')
+    page.screenshot(path="test-artifacts/imports-rolling-back.png", full_page=True)
+
+    with in_schema(tenant):
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportStatus.FAILED,
+            error="The rollback stopped because of an internal error (OperationalError). "
+                  "What it undid so far stays undone; roll back again to undo the rest.",
+            rollback_report={"forced": False, "deleted": 2000, "restored": 0})
+    page.get_by_role("button", name="Roll back the rest").wait_for()  # reloaded: terminal
+    assert page.get_by_role("progressbar").count() == 0
+    body = page.locator("main").inner_text()
+    assert body.count("The rollback stopped") == 1  # said once, not as heading and message
+    assert "roll back again to undo the rest" in body
+    assert "Undone so far: 2,000 created contacts deleted, 0 updated contacts restored." in body
+    page.screenshot(path="test-artifacts/imports-rollback-stopped.png", full_page=True)
+
+    other = client_for(other_tenant, make_user(other_tenant, "owner"))
+    assert other.get(f"/imports/{job.pk}/").status_code == 404
+    assert other.post(f"/imports/{job.pk}/rollback/").status_code == 404
+    with in_schema(other_tenant):
+        assert not ImportJob.objects.filter(pk=job.pk).exists()

@@ -186,7 +186,8 @@ def test_failed_rollback_page_offers_to_finish_it_and_other_tenant_sees_nothing(
                      "roll back again to undo the rest.",
                      rollback_report={"forced": False, "deleted": 0, "restored": 3})
     page = client_for(tenant, admin).get(f"/imports/{job.pk}/").content.decode()
-    assert "The rollback stopped." in page and "roll back again to undo the rest" in page
+    assert "Rollback incomplete.</strong> The rollback stopped because" in page
+    assert "roll back again to undo the rest" in page
     assert "Undone so far: 0 created contacts deleted, 3 updated contacts restored." in page
     assert "Finish the rollback" in page and "Roll back the rest" in page
     response = client_for(tenant, admin).post(f"/imports/{job.pk}/rollback/")
