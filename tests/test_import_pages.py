@@ -581,6 +581,17 @@ def _remove_browser_data(tenant) -> None:
         get_user_model().objects.filter(email="importer@alpha.example.com").delete()
 
 
+def _sign_in(page, live_server, path: str) -> None:
+    """Open `path` on the tenant's host and sign in as the importer."""
+    base = live_server.url.replace("localhost", "alpha.localhost").replace(
+        "127.0.0.1", "alpha.localhost"
+    )
+    page.goto(f"{base}{path}")
+    page.get_by_label("Email").fill("importer@alpha.example.com")
+    page.get_by_label("Password").fill("import-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+
+
 @pytest.fixture
 def browser_cleanup(tenant):
     """The live server needs committed data, which outlives the test in the tenant's schema
@@ -604,13 +615,7 @@ def test_browser_import_drop_map_check_import(
             email="importer@alpha.example.com", password="import-pass-123", role="marketer"
         )
     page = browser_page
-    base = live_server.url.replace("localhost", "alpha.localhost").replace(
-        "127.0.0.1", "alpha.localhost"
-    )
-    page.goto(f"{base}/imports/")
-    page.get_by_label("Email").fill("importer@alpha.example.com")
-    page.get_by_label("Password").fill("import-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, live_server, "/imports/")
     page.wait_for_url(re.compile(r"/imports/$"))
     assert page.get_by_role("heading", name="Import your first spreadsheet").is_visible()
     page.get_by_role("link", name="Import a spreadsheet").click()
@@ -689,13 +694,7 @@ def test_browser_import_progress_follows_the_job_then_shows_results(
             created_by=user,
         )
     page = browser_page
-    base = live_server.url.replace("localhost", "alpha.localhost").replace(
-        "127.0.0.1", "alpha.localhost"
-    )
-    page.goto(f"{base}/imports/{job.pk}/")
-    page.get_by_label("Email").fill("importer@alpha.example.com")
-    page.get_by_label("Password").fill("import-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, live_server, f"/imports/{job.pk}/")
     bar = page.get_by_role("progressbar")
     assert bar.get_attribute("aria-valuenow") == "25"
 
@@ -734,13 +733,7 @@ def test_browser_rollback_progress_then_a_stopped_rollback_offers_the_rest(
                        finished_at=timezone.now(), created_by=user, rolled_back_by=user,
                        rollback_chunks=8, rollback_ranges=[[1, 500], [500, 1000]])
     page = browser_page
-    base = live_server.url.replace("localhost", "alpha.localhost").replace(
-        "127.0.0.1", "alpha.localhost"
-    )
-    page.goto(f"{base}/imports/{job.pk}/")
-    page.get_by_label("Email").fill("importer@alpha.example.com")
-    page.get_by_label("Password").fill("import-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, live_server, f"/imports/{job.pk}/")
     bar = page.get_by_role("progressbar")
     assert bar.get_attribute("aria-valuenow") == "25"
     assert bar.get_attribute("aria-valuetext") == "25% undone"
