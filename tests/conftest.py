@@ -163,6 +163,22 @@ def owner_client(tenant, owner) -> Client:
     return client_for(tenant, owner)
 
 
+def make_half_existing(rows: int, other_tenant: Tenant, *, tag=None) -> None:
+    """Every other line of a `rows`-line test file (p0@, p2@, … acme-mail.com) is already a
+    contact here (with `tag`, when given); the other tenant holds the same emails, which no
+    import or rollback here may touch."""
+    from contacts.models import ContactTag
+    from tests.factories import ContactFactory
+
+    for i in range(0, rows, 2):
+        contact = ContactFactory(email=f"p{i}@acme-mail.com", first_name="Old", company="Old Co")
+        if tag is not None:
+            ContactTag.objects.create(contact=contact, tag=tag)
+    with in_schema(other_tenant):
+        for i in range(0, rows, 2):
+            ContactFactory(email=f"p{i}@acme-mail.com", first_name="Theirs", company="Beta")
+
+
 def wipe_imports(*tenants: Tenant) -> None:
     """After a test that commits: remove the imports, contacts, tags and history it wrote in
     each of `tenants` (their staging tables too)."""

@@ -11,9 +11,8 @@ from django.core.files.base import ContentFile
 from contacts.models import Contact, ContactChange, Tag
 from imports import pipeline, services
 from imports.models import ImportChange, ImportJob, ImportStatus
-from tests.conftest import in_schema, wipe_imports
+from tests.conftest import in_schema, make_half_existing, wipe_imports
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
-from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,11 +29,7 @@ def committed(tenant, other_tenant):
 def existing(tenant, other_tenant, committed):
     """Every other row of the file is already a contact; the other workspace has the same
     emails, which no import here may touch."""
-    for i in range(0, ROWS, 2):
-        ContactFactory(email=f"p{i}@acme-mail.com", first_name="Old", company="Old Co")
-    with in_schema(other_tenant):
-        for i in range(0, ROWS, 2):
-            ContactFactory(email=f"p{i}@acme-mail.com", first_name="Theirs", company="Beta")
+    make_half_existing(ROWS, other_tenant)
 
 
 def _file() -> str:

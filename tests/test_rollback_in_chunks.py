@@ -14,19 +14,19 @@ from django.core.files.base import ContentFile
 from django.db import connection
 from django.utils import timezone
 
-from contacts.models import Contact, ContactChange, ContactTag, Tag
+from contacts.models import Contact, ContactChange, Tag
 from imports import pipeline, services
 from imports.models import ImportChange, ImportJob, ImportStatus
 from tests.conftest import (
     client_for,
     in_schema,
     kill_worker_when,
+    make_half_existing,
     make_user,
     start_worker,
     wipe_imports,
 )
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
-from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,13 +46,7 @@ def committed(tenant, other_tenant):
 def existing(tenant, other_tenant, committed):
     """Every other row of the file is already a contact (with a tag of its own); the other
     workspace has the same emails, which no rollback here may touch."""
-    kept = Tag.objects.create(name="kept")
-    for i in range(0, ROWS, 2):
-        contact = ContactFactory(email=f"p{i}@acme-mail.com", first_name="Old", company="Old Co")
-        ContactTag.objects.create(contact=contact, tag=kept)
-    with in_schema(other_tenant):
-        for i in range(0, ROWS, 2):
-            ContactFactory(email=f"p{i}@acme-mail.com", first_name="Theirs", company="Beta")
+    make_half_existing(ROWS, other_tenant, tag=Tag.objects.create(name="kept"))
 
 
 def _imported(user=None) -> ImportJob:
