@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import io
 import posixpath
+import re
 import zipfile
 import zlib
 from collections import Counter
@@ -234,6 +235,140 @@ def iter_csv_part(
     part = io.BufferedReader(_ByteRange(fileobj, start, end), CHUNK_BYTES)
     records = _counted(_csv_records(part, settings, at_start=start == 0), records_read)
     return _data_rows(records, settings, header=start == 0, first_line=first_line)
+
+
+@dataclasses.dataclass(frozen=True)
+class SheetPart:
+    """The part of a worksheet's XML (as unpacked) that one of two readers parses (see
+    sheet_split): the first part is the bytes [0, end) and then `closing`, the tags that close
+    the document there; the second is the `prologue` bytes (those before the first row) and
+    then [start, the end). `first_row`: the number of the part's first row."""
+
+    start: int
+    end: int | None
+    prologue: int
+    closing: bytes
+    first_row: int
+
+
+def iter_sheet_part(
+    fileobj: BinaryIO, settings: ReadSettings, part: SheetPart, *, width: int | None = None,
+    report: dict | None = None,
+) -> Iterator[tuple[int, list[str]]]:
+    """iter_rows for one part of an XLSX worksheet. The first part reads as iter_rows does
+    (header, rows padded to the width found); `report` then gets that width and the number
+    the next row would get ("width", "next_row"). The second part has no header, its rows keep
+    the sheet's numbers and are padded to `width`, the first part's."""
+    records = _sheet_part_records(fileobj, settings, part, report)
+    if part.start == 0:
+        return _data_rows(_padded(records, settings.header_row, report), settings)
+    return _data_rows(_padded_to(records, width or 0), settings, header=False,
+                      first_line=part.first_row)
+
+
+def _sheet_part_records(fileobj, settings, part, report) -> Iterator[list[str]]:
+    with _opened(fileobj, "xlsx") as book:
+        if settings.sheet not in book.names:
+            raise FileRejected(f'The workbook has no sheet named "{settings.sheet}".')
+        yield from book.rows(settings.sheet, part=part, report=report)
+
+
+def _padded_to(records: Iterator[list[str]], width: int) -> Iterator[list[str]]:
+    try:
+        for row in records:
+            yield row + [""] * (width - len(row)) if len(row) < width else row
+    finally:
+        records.close()
+
+
+# A row's start tag in a worksheet's XML, whatever its namespace prefix ("<row ", "<x:row>").
+ROW_TAG = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?row)[\s>/]")
+ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
+MAX_PROLOGUE_BYTES = 1024 * 1024
+SPLIT_SEARCH_BYTES = 16 * 1024 * 1024  # how far past the middle a row start is looked for
+
+
+def sheet_split(fileobj: BinaryIO, settings: ReadSettings, *, min_bytes: int
+                ) -> tuple[SheetPart, SheetPart] | None:
+    """Where to split an XLSX worksheet of at least `min_bytes` (unpacked) between two readers:
+    at the first row that starts past the middle of its XML. None when the sheet is smaller,
+    or its XML is not one a split can be proven safe for: the bytes before the first row must
+    parse as the document's start with exactly <worksheet><sheetData> open (no comment or
+    CDATA left open), the splitting row must carry its number, and the text must be in an
+    ASCII-compatible encoding. The first part's own parse then proves its end: the closing
+    tags fit only if the split is between two rows of <sheetData>."""
+    try:
+        book = _XlsxBook(fileobj, strings=False)
+    except (FileRejected, *READ_ERRORS):
+        return None
+    with contextlib.closing(book):
+        path = book.sheets.get(settings.sheet)
+        if path is None:
+            return None
+        size = book.archive.getinfo(path).file_size
+        if size < max(min_bytes, 1):
+            return None
+        try:
+            with book.archive.open(path) as source:
+                found = _find_split(source, middle=size // 2)
+        except READ_ERRORS:
+            return None  # the single reader says what is wrong
+    if found is None:
+        return None
+    head, start, first_row = found
+    closing = _closing_tags(head)
+    if closing is None or settings.header_row is None or first_row <= settings.header_row:
+        return None  # (the second part must hold data rows only)
+    return (SheetPart(0, start, 0, closing, 1),
+            SheetPart(start, None, len(head), b"", first_row))
+
+
+def _find_split(source, *, middle: int) -> tuple[bytes, int, int] | None:
+    """(the bytes before the first row tag, the offset of the first row tag past `middle`,
+    that row's number), reading the unpacked XML a block at a time (memory flat)."""
+    buffer, base, head = b"", 0, None  # buffer holds the bytes [base, base + len(buffer))
+    while base + len(buffer) < middle + SPLIT_SEARCH_BYTES:
+        block = source.read(CHUNK_BYTES)
+        if not block:
+            return None
+        buffer += block
+        if head is None:
+            first = ROW_TAG.search(buffer)
+            if first is None:
+                if len(buffer) > MAX_PROLOGUE_BYTES:
+                    return None
+                continue
+            head = buffer[:first.start()]
+            if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head:
+                return None  # UTF-16: a byte search for "<row" proves nothing
+        at = max(0, middle - base)
+        while (tag := ROW_TAG.search(buffer, at)) is not None:
+            close = buffer.find(b">", tag.end() - 1)
+            if close == -1:
+                break  # the tag runs into the next block
+            number = ROW_NUMBER.search(buffer, tag.end() - 1, close)
+            if number is None:
+                return None  # no number: the second reader could not number its rows
+            return head, base + tag.start(), int(number.group(1))
+        keep = max(len(buffer) - 4096, 0) if tag is None else tag.start()
+        buffer, base = buffer[keep:], base + keep
+    return None
+
+
+def _closing_tags(head: bytes) -> bytes | None:
+    """The end tags that close the document after `head` (the bytes before the first row),
+    or None unless exactly <worksheet><sheetData> are open there and closing them parses."""
+    stack: list[str] = []
+    parser = _expat(lambda name, _attrs: stack.append(name), lambda _name: stack.pop(), None)
+    try:
+        parser.Parse(head, False)
+        if [name.rpartition(":")[2] for name in stack] != ["worksheet", "sheetData"]:
+            return None
+        closing = "".join(f"</{name}>" for name in reversed(stack)).encode()
+        parser.Parse(closing, True)
+    except (FileRejected, *READ_ERRORS):
+        return None
+    return closing
 
 
 class _ByteRange(io.RawIOBase):
@@ -644,10 +779,12 @@ def _sheet_rows(book, name: str) -> Iterator[list[str]]:
     return book.rows(name)
 
 
-def _padded(records: Iterator[list[str]], header_row: int | None) -> Iterator[list[str]]:
+def _padded(records: Iterator[list[str]], header_row: int | None, report: dict | None = None
+            ) -> Iterator[list[str]]:
     """Pad spreadsheet rows with '' to the table's width: the widest of the header row and
     the first data rows (peeked, bounded). sniff and iter_rows both read through this, so the
-    headers sniff shows and the rows iter_rows yields have the same width."""
+    headers sniff shows and the rows iter_rows yields have the same width (`report` gets
+    it)."""
     peeked, width, data_rows = [], 0, 0
     try:
         for row in records:
@@ -662,6 +799,8 @@ def _padded(records: Iterator[list[str]], header_row: int | None) -> Iterator[li
     except READ_ERRORS:
         yield from peeked  # so the error is reported at the row where it happened
         raise
+    if report is not None:
+        report["width"] = width
     try:
         for row in chain(peeked, records):
             yield row + [""] * (width - len(row)) if len(row) < width else row
@@ -772,12 +911,12 @@ class _XlsxBook:
     """An XLSX package opened for streaming: worksheet parts by name, shared strings, the cell
     styles that hold dates, and the date system."""
 
-    def __init__(self, fileobj: BinaryIO):
+    def __init__(self, fileobj: BinaryIO, *, strings: bool = True):
         _check_zip(fileobj)
         fileobj.seek(0)
         self.archive = zipfile.ZipFile(fileobj)
         try:
-            self._read_structure()
+            self._read_structure(strings=strings)
         except READ_ERRORS:
             self.archive.close()
             raise FileRejected(DAMAGED_XLSX) from None
@@ -788,7 +927,7 @@ class _XlsxBook:
     def close(self) -> None:
         self.archive.close()
 
-    def _read_structure(self) -> None:
+    def _read_structure(self, *, strings: bool) -> None:
         workbook = self._main_part()
         parts = self._relationships(workbook)
         elements = _elements(self.archive, workbook)
@@ -801,7 +940,7 @@ class _XlsxBook:
         flags = next((attrs for name, attrs in elements if name == "workbookPr"), {})
         self.epoch = MAC_EPOCH if flags.get("date1904") in ("1", "true") else WINDOWS_EPOCH
         kinds = {kind: path for kind, path in parts.values()}
-        self.strings = self._shared_strings(kinds.get("sharedStrings"))
+        self.strings = self._shared_strings(kinds.get("sharedStrings") if strings else None)
         self.dates, self.durations = self._date_styles(kinds.get("styles"))
 
     def _main_part(self) -> str:
@@ -856,21 +995,55 @@ class _XlsxBook:
                 index += 1
         return dates, durations
 
-    def rows(self, name: str) -> Iterator[list[str]]:
-        """The sheet's rows in order, [] for rows the file leaves out, cells as text. The rows
-        before a damaged spot are handed on first, so the error names the right row."""
+    def rows(self, name: str, *, part: SheetPart | None = None, report: dict | None = None
+             ) -> Iterator[list[str]]:
+        """The sheet's rows in order, [] for rows the file leaves out, cells as text (of the
+        `part` only, when given; `report` then gets the number the next row would get). The
+        rows before a damaged spot are handed on first, so the error names the right row."""
         reader = _SheetReader(self)
+        if part is not None and part.start:
+            reader.next_row = reader.expect_row = part.first_row
         parser = _expat(reader.start, reader.end, reader.chars)
         with self.archive.open(self.sheets[name]) as source:
-            chunk = b"."
-            while chunk:
-                chunk = source.read(XML_CHUNK_BYTES)
+            for chunk, last in _sheet_bytes(source, part):
                 try:
-                    parser.Parse(chunk, not chunk)
+                    parser.Parse(chunk, last)
                 except READ_ERRORS:
                     yield from reader.take()
                     raise
                 yield from reader.take()
+        if report is not None:
+            report["next_row"] = reader.next_row
+
+
+def _sheet_bytes(source, part: SheetPart | None) -> Iterator[tuple[bytes, bool]]:
+    """(bytes, whether they are the last) of a worksheet's XML to parse: all of it, or `part`."""
+    if part is None:
+        while chunk := source.read(XML_CHUNK_BYTES):
+            yield chunk, False
+        yield b"", True
+        return
+    if part.start == 0:  # the first part: the bytes before the split, then the closing tags
+        left = part.end or 0
+        while left > 0:
+            chunk = source.read(min(XML_CHUNK_BYTES, left))
+            if not chunk:
+                raise ValueError("the sheet ended before the split")
+            left -= len(chunk)
+            yield chunk, False
+        yield part.closing, True
+        return
+    prologue = source.read(part.prologue)
+    skip = part.start - len(prologue)
+    while skip > 0:  # the first part's rows, read past
+        chunk = source.read(min(CHUNK_BYTES, skip))
+        if not chunk:
+            raise ValueError("the sheet ended before the split")
+        skip -= len(chunk)
+    yield prologue, False
+    while chunk := source.read(XML_CHUNK_BYTES):
+        yield chunk, False
+    yield b"", True
 
 
 class _SharedStrings:
@@ -909,7 +1082,7 @@ class _SheetReader:
     style become dates."""
 
     def __init__(self, book: _XlsxBook):
-        self.book, self.out, self.next_row = book, [], 1
+        self.book, self.out, self.next_row, self.expect_row = book, [], 1, 0
         self.cells, self.text, self.collect, self.phonetic = [], [], False, False
         self.kind, self.style, self.column, self.row_number = "n", None, 0, 1
         self.columns: dict[str, int] = {}
@@ -932,6 +1105,10 @@ class _SheetReader:
             number = attrs.get("r")
             self.row_number = int(number) if number else self.next_row
             self.cells = []
+            if self.expect_row:  # the first row of a part read from a split: as found there
+                if self.row_number != self.expect_row:
+                    raise ValueError("the split's row number does not match")
+                self.expect_row = 0
         elif name == "rPh":
             self.phonetic = True
 

@@ -31,7 +31,15 @@ from contacts.services import MAX_TAG_LENGTH, coerce_custom_value
 from imports.exports.safety import QUOTE, unprotect
 from imports.mapping import new_field_key
 from imports.models import ImportJob
-from imports.readers import FileRejected, ReadSettings, iter_csv_part, iter_rows
+from imports.readers import (
+    FileRejected,
+    ReadSettings,
+    SheetPart,
+    iter_csv_part,
+    iter_rows,
+    iter_sheet_part,
+    sheet_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +215,10 @@ def load_stage(
     the connection is free to record progress); return the number of data rows. `on_domain`
     hears each distinct domain of the valid rows this process reads as soon as it is read.
 
-    A big CSV file on local storage is read by two processes: this one reads the first half
-    and a helper (python -m imports.stage_part) the second, from a record boundary found by
-    counting quote characters. If the helper fails in any way, the stage is emptied and this
+    A big CSV or XLSX file on local storage is read by two processes: this one reads the first
+    half and a helper (python -m imports.stage_part) the second, from a record boundary found
+    by counting quote characters (CSV) or from a row's start tag in the worksheet's XML (XLSX,
+    see readers.sheet_split). If the helper fails in any way, the stage is emptied and this
     process reads the whole file, so the result and every error message are those of one
     reader."""
     split = _split_point(job)
@@ -261,7 +270,7 @@ def _empty_stage(job: ImportJob) -> None:
         cursor.execute(f"TRUNCATE {stage_table(job)}")
 
 
-# --- a big CSV file read by two processes ---------------------------------------------------------
+# --- a big file read by two processes -------------------------------------------------------------
 
 ASCII_COMPATIBLE = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 SPLIT_SEARCH_BYTES = 16 * 1024 * 1024  # how far past the middle a record boundary is looked for
@@ -269,21 +278,28 @@ SPLIT_SEARCH_BYTES = 16 * 1024 * 1024  # how far past the middle a record bounda
 
 @dataclass(frozen=True)
 class Split:
-    offset: int  # the second part's first byte, the start of a record
+    offset: int  # the second part's first byte, the start of a record (CSV) or a row (XLSX)
     first_line: int  # its first record's number if no quoted value before it spans lines
+    # XLSX: the parts of the worksheet's unpacked XML each process parses.
+    sheet_parts: tuple[SheetPart, SheetPart] | None = None
 
 
 def _split_point(job: ImportJob) -> Split | None:
     """Where a second process can start reading the job's file, or None (small file, not a
-    CSV in an encoding where a newline is one byte, not on local storage, inside a
-    transaction the helper could not see)."""
+    CSV in an encoding where a newline is one byte nor an XLSX, not on local storage, inside
+    a transaction the helper could not see)."""
     read = ReadSettings.from_dict(job.read_settings)
-    if (read.file_format != "csv" or read.encoding not in ASCII_COMPATIBLE
-            or len(read.quotechar) != 1 or connection.in_atomic_block):
+    if read.file_format not in ("csv", "xlsx") or connection.in_atomic_block:
         return None
     try:
         path = default_storage.path(job.file)
     except NotImplementedError:  # S3: one reader
+        return None
+    if read.file_format == "xlsx":
+        with open(path, "rb") as fileobj:
+            parts = sheet_split(fileobj, read, min_bytes=django_settings.IMPORT_SPLIT_MIN_BYTES)
+        return Split(parts[1].start, parts[1].first_row, parts) if parts else None
+    if read.encoding not in ASCII_COMPATIBLE or len(read.quotechar) != 1:
         return None
     size = os.path.getsize(path)
     if size < django_settings.IMPORT_SPLIT_MIN_BYTES:
@@ -322,12 +338,16 @@ def _load_in_two(job: ImportJob, plan: ColumnPlan, split: Split, *, progress, on
     if helper is None:
         return None
     records: list[int] = []
+    report: dict = {}
     read_here = False
     try:
         read = ReadSettings.from_dict(job.read_settings)
         with open_job_file(job) as fileobj:
-            rows = iter_csv_part(fileobj, read, start=0, end=split.offset, first_line=1,
-                                 records_read=records)
+            if split.sheet_parts:
+                rows = iter_sheet_part(fileobj, read, split.sheet_parts[0], report=report)
+            else:
+                rows = iter_csv_part(fileobj, read, start=0, end=split.offset, first_line=1,
+                                     records_read=records)
             count = _load_rows(job, staged_rows(job, plan, rows), progress=progress,
                                on_domain=on_domain, batch=batch)
         read_here = True
@@ -342,8 +362,12 @@ def _load_in_two(job: ImportJob, plan: ColumnPlan, split: Split, *, progress, on
     waited = time.perf_counter() - waited
     if outcome is None:
         return None
-    shift = records[0] + 1 - split.first_line  # quoted values spanning lines in the first part
-    if shift:
+    if split.sheet_parts:
+        # One reader would number the helper's rows alike only if the rows before came in
+        # order (else it renumbers them), and pad them to the same width.
+        if report["next_row"] > split.first_line or report["width"] != len(job.headers):
+            return None
+    elif shift := records[0] + 1 - split.first_line:  # quoted values spanning lines before
         _renumber(job, from_line=split.first_line, shift=shift)
     total = count + outcome["rows"]
     if total > django_settings.IMPORT_MAX_ROWS:
@@ -356,6 +380,8 @@ def _load_in_two(job: ImportJob, plan: ColumnPlan, split: Split, *, progress, on
 def _start_helper(job: ImportJob, split: Split) -> subprocess.Popen | None:
     command = [sys.executable, "-m", "imports.stage_part", f"--schema={connection.schema_name}",
                f"--job={job.pk}", f"--start={split.offset}", f"--first-line={split.first_line}"]
+    if split.sheet_parts:
+        command.append(f"--prologue={split.sheet_parts[1].prologue}")
     env = {**os.environ, "DATABASE_URL": _database_url()}
     try:
         return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env,
@@ -404,11 +430,17 @@ def _database_url() -> str:
     return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'])}"
 
 
-def load_part(job: ImportJob, plan: ColumnPlan, *, start: int, first_line: int) -> int:
-    """The helper's side: stage the rows from byte `start` to the end; their number."""
+def load_part(job: ImportJob, plan: ColumnPlan, *, start: int, first_line: int,
+              prologue: int | None = None) -> int:
+    """The helper's side: stage the rows from byte `start` to the end (of the worksheet's XML
+    after its first `prologue` bytes, for an XLSX); their number."""
     read = ReadSettings.from_dict(job.read_settings)
     with open_job_file(job) as fileobj:
-        rows = iter_csv_part(fileobj, read, start=start, end=None, first_line=first_line)
+        if prologue is not None:
+            part = SheetPart(start, None, prologue, b"", first_line)
+            rows = iter_sheet_part(fileobj, read, part, width=len(job.headers))
+        else:
+            rows = iter_csv_part(fileobj, read, start=start, end=None, first_line=first_line)
         return _load_rows(job, staged_rows(job, plan, rows), progress=None, on_domain=None,
                           batch=50_000)
 

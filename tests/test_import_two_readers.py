@@ -1,13 +1,16 @@
-"""A big CSV file read by two processes (imports.staging.load_stage): the import's own process
-reads the first half and a helper (python -m imports.stage_part) the second, from a record
-boundary. The staged rows, their line numbers and every refusal are those of one reader;
-a helper that fails costs time, never rows. These tests commit (the helper has a connection of
-its own), so they clean up."""
+"""A big CSV or XLSX file read by two processes (imports.staging.load_stage): the import's own
+process reads the first half and a helper (python -m imports.stage_part) the second, from a
+record boundary (a row's start tag in a worksheet's XML). The staged rows, their line numbers
+and every refusal are those of one reader; a helper that fails costs time, never rows. These
+tests commit (the helper has a connection of its own), so they clean up."""
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
+import zipfile
+from datetime import datetime
 
 import pytest
 from django.core.files.base import ContentFile
@@ -18,8 +21,10 @@ from imports import services, staging
 from imports.models import ImportJob, ImportStatus
 from tests.conftest import in_schema, wipe_imports
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
+from tests.workbooks import with_part, xlsx_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
+SHEET = "xl/worksheets/sheet1.xml"
 
 
 @pytest.fixture
@@ -49,13 +54,14 @@ def _staged(job: ImportJob) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _both_ways(settings, caplog, data: bytes) -> tuple[ImportJob, ImportJob]:
+def _both_ways(settings, caplog, data: bytes, name: str = "big.csv"
+               ) -> tuple[ImportJob, ImportJob]:
     """The same file read by one process, then by two (the helper's log line proves it)."""
     settings.IMPORT_SPLIT_MIN_BYTES = 10**12
-    one = _analyse(data)
+    one = _analyse(data, name)
     settings.IMPORT_SPLIT_MIN_BYTES = 1
     with caplog.at_level(logging.INFO, logger="imports.staging"):
-        two = _analyse(data)
+        two = _analyse(data, name)
     return one, two
 
 
@@ -158,3 +164,68 @@ def test_split_point_is_a_record_boundary_or_none(settings, tenant, dns_server, 
     assert staging._split_point(job) is None
     settings.IMPORT_SPLIT_MIN_BYTES = 10**12  # small files: one reader
     assert staging._split_point(job) is None
+
+
+# --- a big XLSX file ------------------------------------------------------------------------------
+
+
+def _workbook(rows: int = 600, *, broken_at: int | None = None, moved_row: int | None = None
+              ) -> bytes:
+    """A workbook as Excel writes it (shared strings, a date, numbers) with refused rows and a
+    repeated email in both halves; optionally damaged XML at row `broken_at`, or row 20
+    numbered `moved_row` (out of order)."""
+    table: list[list] = [["email", "first_name", "company", "seats", "joined"]]
+    for i in range(rows):
+        email = "not-an-email" if i % 97 == 3 else f"p{i % 450}@acme-mail.com"
+        table.append([email, f"Zoë {i}", f"Co {i % 5}", i, datetime(2024, 1, 1 + i % 28)])
+    data = xlsx_bytes({"Sheet1": table})
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sheet = archive.read(SHEET)
+    if broken_at is not None:
+        sheet = sheet.replace(f'<row r="{broken_at}"'.encode(), f'<row r="{broken_at}"><c><bad'
+                              .encode(), 1)
+    if moved_row is not None:
+        sheet = sheet.replace(b'<row r="20"', f'<row r="{moved_row}"'.encode(), 1)
+    return with_part(data, SHEET, sheet)
+
+
+def test_two_readers_stage_a_workbook_exactly_as_one_reader(
+    settings, caplog, tenant, other_tenant, dns_server, committed
+):
+    one, two = _both_ways(settings, caplog, _workbook(), name="big.xlsx")
+    assert _helper_ran(caplog)
+    assert two.read_settings["file_format"] == "xlsx"
+    assert one.status == two.status == ImportStatus.READY
+    assert _staged(two) == _staged(one)
+    assert (two.total_rows, two.invalid, two.duplicates_in_file) == (600, 7, 146)
+    assert (two.invalid, two.duplicates_in_file) == (one.invalid, one.duplicates_in_file)
+    assert list(two.row_errors.values_list("line", "reason")) == list(
+        one.row_errors.values_list("line", "reason"))
+    assert any(line > 301 for line, _reason in two.row_errors.values_list("line", "reason"))
+    with in_schema(other_tenant):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s "
+                           "AND tablename LIKE 'imports_stage_%%'", [other_tenant.schema_name])
+            assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.parametrize("where", ["first", "second"])
+def test_a_workbook_damaged_in_either_half_gets_one_reader_s_message(
+    settings, caplog, tenant, dns_server, committed, where
+):
+    one, two = _both_ways(settings, caplog, _workbook(broken_at=150 if where == "first" else 550),
+                          name="big.xlsx")
+    assert one.status == two.status == ImportStatus.FAILED
+    assert two.error == one.error
+    assert one.error.startswith("Row 150:" if where == "first" else "Row 550:")
+    assert Contact.objects.count() == 0
+
+
+def test_a_workbook_whose_rows_go_back_is_read_by_one_process(settings, caplog, tenant,
+                                                             dns_server, committed):
+    """Row 20 numbered 1000: one reader numbers the rows after it 1001, 1002 …, which the
+    helper cannot know; its rows are thrown away and the file read again by one process."""
+    one, two = _both_ways(settings, caplog, _workbook(moved_row=1000), name="big.xlsx")
+    assert not _helper_ran(caplog)
+    assert _staged(two) == _staged(one)
+    assert max(row[0] for row in _staged(two)) == 1000 + 601 - 20
