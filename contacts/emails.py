@@ -9,8 +9,8 @@ fast path can only say "valid" for addresses the library also accepts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
@@ -26,8 +26,7 @@ class InvalidEmail(ValueError):
     """The address is not a valid email address; str() is a message for the user."""
 
 
-@dataclass(frozen=True)
-class Email:
+class Email(NamedTuple):  # (a tuple: built once per row of an import, 3x cheaper than a dataclass)
     display: str  # as the user typed it, trimmed (domain lower-cased and IDNA-decoded)
     normalized: str  # lower-case, ASCII (IDNA) domain: the tenant-wide identity
 

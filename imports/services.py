@@ -77,8 +77,14 @@ def _store_sniff(job: ImportJob, result) -> None:
     job.read_settings = {
         **result.settings.as_dict(), "warnings": result.warnings, "sheets": result.sheets,
     }
-    job.headers = result.headers
-    job.preview_rows = result.preview
+    # PostgreSQL's JSON cannot hold a NUL character: shown as \0, as in the row errors (the
+    # rows holding one are refused when the file is staged).
+    job.headers = [_shown(name) for name in result.headers]
+    job.preview_rows = [[_shown(cell) for cell in row] for row in result.preview]
+
+
+def _shown(cell: str) -> str:
+    return cell.replace("\x00", "\\0") if "\x00" in cell else cell
 
 
 def create_import(*, fileobj, filename: str, user) -> ImportJob:

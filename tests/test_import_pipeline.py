@@ -217,6 +217,34 @@ def test_import_adds_options_tags_and_new_custom_field(tenant, dns_server):
     assert (error.line, error.column, error.value) == (3, "Plan seats", "lots")
 
 
+def test_import_keeps_custom_value_types_tags_and_refuses_nul_bytes(tenant, other_tenant,
+                                                                    dns_server):
+    csv_text = (
+        "Email,First Name,Plan,Seats,Paid,Since,Tags,Notes\n"
+        'n1@acme-mail.com,Zoë,Pro ✓ "x",12,yes,2024-03-01,"vip; VIP ,new   customer",\n'
+        "n2@acme-mail.com,Bo,,2.5,no,,,\n"
+        "n3@acme-mail.com,Al,Team,3,yes,,,a\0b\n"
+    )
+    mapping = {"0": "email", "1": "first_name", "2": "new:text:Plan", "3": "new:number:Seats",
+               "4": "new:boolean:Paid", "5": "new:date:Since", "6": "tags", "7": "ignore"}
+    job = services.start_import(job=upload(csv_text, mapping=mapping, tags=["Fair"]), user=None)
+    assert (job.created, job.invalid) == (2, 1)
+    assert job.preview_rows[2][7] == "a\\0b"  # (JSON cannot hold a NUL: the upload failed)
+    one = Contact.objects.get(email_normalized="n1@acme-mail.com")
+    assert one.custom_fields == {"plan": 'Pro ✓ "x"', "seats": 12, "paid": True,
+                                 "since": "2024-03-01"}
+    assert type(one.custom_fields["seats"]) is int  # 12, not 12.0
+    assert sorted(one.tags.values_list("name", flat=True)) == ["Fair", "new customer", "vip"]
+    two = Contact.objects.get(email_normalized="n2@acme-mail.com")
+    assert two.custom_fields == {"seats": 2.5, "paid": False}
+    assert list(two.tags.values_list("name", flat=True)) == ["Fair"]
+    error = ImportRowError.objects.get(job=job)
+    assert (error.line, error.column, error.value, error.reason) == (
+        4, "Notes", "a\\0b", "Contains a NUL character.")
+    with in_schema(other_tenant):
+        assert not Contact.objects.exists()
+
+
 def test_import_error_report_has_original_rows_and_reasons(tenant, dns_server, existing):
     job = services.start_import(job=upload(HEADER + ROWS), user=None)
     out = io.StringIO()
