@@ -284,7 +284,8 @@ IMPORT_MAX_ROWS = envint("IMPORT_MAX_ROWS", 5_000_000)
 IMPORT_MAX_COLUMNS = envint("IMPORT_MAX_COLUMNS", 2000)
 IMPORT_INLINE_MAX_ROWS = 1000  # larger files run as a background job
 IMPORT_CHUNK_ROWS = envint("IMPORT_CHUNK_ROWS", 50_000)
-# CSV files from this size on are read by two processes (imports.staging.load_stage).
+# CSV files (XLSX worksheets: their unpacked XML) from this size on are read by two processes
+# (imports.staging.load_stage).
 IMPORT_SPLIT_MIN_BYTES = envint("IMPORT_SPLIT_MIN_MB", 16) * 1024 * 1024
 # Connections writing an import's chunks at once (each chunk its own transaction): the database
 # does the work, and two chunks on two cores take ~55% of the time of one after the other.
