@@ -268,9 +268,7 @@ def iter_sheet_part(
 
 def _sheet_part_records(fileobj, settings, part, report) -> Iterator[list[str]]:
     with _opened(fileobj, "xlsx") as book:
-        if settings.sheet not in book.names:
-            raise FileRejected(f'The workbook has no sheet named "{settings.sheet}".')
-        yield from book.rows(settings.sheet, part=part, report=report)
+        yield from _sheet_rows(book, settings.sheet, part=part, report=report)
 
 
 def _padded_to(records: Iterator[list[str]], width: int) -> Iterator[list[str]]:
@@ -282,7 +280,7 @@ def _padded_to(records: Iterator[list[str]], width: int) -> Iterator[list[str]]:
 
 
 # A row's start tag in a worksheet's XML, whatever its namespace prefix ("<row ", "<x:row>").
-ROW_TAG = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?row)[\s>/]")
+ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
 ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
 MAX_PROLOGUE_BYTES = 1024 * 1024
 SPLIT_SEARCH_BYTES = 16 * 1024 * 1024  # how far past the middle a row start is looked for
@@ -773,10 +771,10 @@ def _sheet_records(fileobj: BinaryIO, settings: ReadSettings) -> Iterator[list[s
         yield from _sheet_rows(book, settings.sheet)
 
 
-def _sheet_rows(book, name: str) -> Iterator[list[str]]:
+def _sheet_rows(book, name: str, **part) -> Iterator[list[str]]:
     if name not in book.names:
         raise FileRejected(f'The workbook has no sheet named "{name}".')
-    return book.rows(name)
+    return book.rows(name, **part)
 
 
 def _padded(records: Iterator[list[str]], header_row: int | None, report: dict | None = None
