@@ -742,6 +742,7 @@ def test_browser_rollback_progress_then_a_stopped_rollback_offers_the_rest(
         ImportJob.objects.filter(pk=job.pk).update(
             rollback_ranges=[[1, 500], [500, 1000], [1000, 1500], [1500, 2000]])
     page.wait_for_selector('[role=progressbar][aria-valuenow="50"]')
+    assert bar.get_attribute("aria-valuetext") == "50% undone"  # as polled, not "rows"
     page.screenshot(path="test-artifacts/imports-rolling-back.png", full_page=True)
 
     with in_schema(tenant):

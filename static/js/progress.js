@@ -2,7 +2,8 @@
 // every 2 s when it fails or closes early; when the job ends the page reloads, and the server
 // renders the result. Pages work without JavaScript (they show where the job was when loaded).
 // Markup: an element with data-live-progress, data-poll-url and data-ws-path, holding a
-// [role=progressbar] > .progress-bar, [data-progress-percent] and [data-count=<key>] elements.
+// [role=progressbar] > .progress-bar, [data-progress-percent] and [data-count=<key>] elements;
+// the bar's optional data-valuetext is the pattern of its aria-valuetext.
 (function () {
   "use strict";
 
@@ -15,7 +16,10 @@
       var percent = Math.max(0, Math.min(100, p.percent || 0));
       if (bar && bar.hasAttribute("aria-valuenow")) {  // else no total is known yet
         bar.setAttribute("aria-valuenow", String(percent));
-        bar.setAttribute("aria-valuetext", percent + "% (" + p.processed_rows + " of " + p.total_rows + " rows)");
+        // The bar's data-valuetext says what the percentage counts ("{percent}% undone").
+        var text = bar.getAttribute("data-valuetext") || "{percent}% ({processed} of {total} rows)";
+        bar.setAttribute("aria-valuetext", text.replace("{percent}", String(percent))
+          .replace("{processed}", String(p.processed_rows)).replace("{total}", String(p.total_rows)));
         bar.querySelector(".progress-bar").style.width = percent + "%";
         live.querySelector("[data-progress-percent]").textContent = String(percent);
       }
