@@ -100,7 +100,8 @@ class ColumnPlan:
 
 
 def plan_columns(job: ImportJob, custom_fields: dict[str, CustomField]) -> ColumnPlan:
-    plan = ColumnPlan(-1, None, [], [], [], list(job.headers), list(job.tags or []))
+    # The options' tags are the same on every row: deduplicated once here, not per row.
+    plan = ColumnPlan(-1, None, [], [], [], list(job.headers), _dedupe_tags(job.tags or []))
     for index_text, target in (job.mapping or {}).items():
         index = int(index_text)
         if target == "email":
@@ -178,7 +179,8 @@ def stage_row(plan: ColumnPlan, line: int, cells: list[str]) -> tuple:
         if any(len(t) > MAX_TAG_LENGTH for t in tags):
             return _refused(plan, line, plan.tags[0] if plan.tags else None, ",".join(tags),
                             f"A tag is longer than {MAX_TAG_LENGTH} characters.")
-        tags = _dedupe_tags(tags)
+        if plan.tags:
+            tags = _dedupe_tags(tags)
     if "\x00" in "".join(cells):
         for index, value in enumerate(cells):
             if "\x00" in value:
