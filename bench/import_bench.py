@@ -207,9 +207,11 @@ def follow_up_jobs() -> None:
         if task["func"] != "imports.tasks.refresh_statistics_task":
             continue
         started = time.perf_counter()
-        analysed = refresh_statistics_task(*task["args"])
+        done = refresh_statistics_task(*task["args"])
+        what = [f"VACUUM {table}" for table in done["vacuumed"]]
+        what += [f"ANALYZE {table}" for table in done["analysed"] if table not in done["vacuumed"]]
         print(f"{'':<44} then, as a follow-up job: statistics refresh "
-              f"{time.perf_counter() - started:.1f} s ({', '.join(analysed) or 'no ANALYZE'})")
+              f"{time.perf_counter() - started:.1f} s ({', '.join(what) or 'no ANALYZE'})")
         queued.delete()
 
 

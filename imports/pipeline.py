@@ -555,24 +555,45 @@ def _insert_tags(t: str, where: str, params: dict) -> None:
 
 
 STATISTICS_TABLES = ("contacts_contact", "imports_importchange", "contacts_contactchange")
+# Tables whose rows an import or rollback updates or deletes, leaving dead row versions.
+VACUUM_TABLES = ("contacts_contact", "contacts_contacttag")
 
 
 def refresh_statistics(*, changed: dict[str, int] | None = None,
-                       tables: tuple[str, ...] | None = None) -> list[str]:
-    """After bulk writes: merge the search index's pending list (searches scan it until then)
-    and ANALYZE the tables an import grows (a sample: cheap), so later plans fit their size.
+                       dead: dict[str, int] | None = None,
+                       tables: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """After bulk writes: merge the search index's pending list (searches scan it until then),
+    VACUUM the tables the writes left many dead rows in, and ANALYZE the tables an import grows
+    (a sample: cheap), so later plans fit their size.
 
     `changed`: how many rows of each table the writes touched, at most. A table is analysed
     only when that is a tenth of its rows or more (autovacuum's own rule; below it the
     statistics still describe the table): a 500-row import into a workspace of a million
     contacts then does not wait ~2 s for samples of its biggest tables. None: all of them.
-    `tables`: the ones to consider (default: all of STATISTICS_TABLES). Returns the tables
-    it analysed."""
+    `dead`: how many rows of each table the writes updated or deleted. A table is vacuumed when
+    that is a fifth of its rows or more (autovacuum's rule again): done here, at once and
+    unthrottled, rather than by autovacuum in the middle of the next import (in the benchmark,
+    the 100,000-row import after the rollback of a million-row one: 9.7 s → 8.3 s). VACUUM
+    cannot run inside a transaction: there, it is left to autovacuum.
+    `tables`: the ones to consider for ANALYZE (default: all of STATISTICS_TABLES).
+    Returns {"vacuumed": [...], "analysed": [...]} (a vacuumed table is analysed with it)."""
     _run("SELECT gin_clean_pending_list('contact_search_idx'::regclass)")
     analysed = tables_to_analyze(changed, tables=tables)
+    vacuumed = [] if connection.in_atomic_block else tables_to_vacuum(dead or {})
+    for table in vacuumed:
+        _run(f"VACUUM (ANALYZE) {table}")
     for table in analysed:
-        _run(f"ANALYZE {table}")
-    return analysed
+        if table not in vacuumed:
+            _run(f"ANALYZE {table}")
+    return {"vacuumed": vacuumed,
+            "analysed": [*analysed, *(table for table in vacuumed if table not in analysed)]}
+
+
+def _sizes(tables) -> dict[str, float]:
+    return dict(_rows(
+        "SELECT t.name, c.reltuples FROM unnest(%(names)s::text[]) AS t(name) "
+        "JOIN pg_class c ON c.oid = t.name::regclass", {"names": list(tables)},
+    ))
 
 
 def tables_to_analyze(changed: dict[str, int] | None, *,
@@ -583,12 +604,19 @@ def tables_to_analyze(changed: dict[str, int] | None, *,
     tables = STATISTICS_TABLES if tables is None else tables
     if changed is None:
         return list(tables)
-    sizes = dict(_rows(
-        "SELECT t.name, c.reltuples FROM unnest(%(names)s::text[]) AS t(name) "
-        "JOIN pg_class c ON c.oid = t.name::regclass", {"names": list(tables)},
-    ))
+    sizes = _sizes(tables)
     return [table for table in tables
             if sizes[table] < 0 or changed.get(table, 0) >= 50 + 0.1 * sizes[table]]
+
+
+def tables_to_vacuum(dead: dict[str, int]) -> list[str]:
+    """The tables of VACUUM_TABLES in which `dead` rows are ≥ 50 + 20% of their rows as last
+    counted (a table never counted: 50 dead rows)."""
+    if not any(dead.get(table) for table in VACUUM_TABLES):
+        return []
+    sizes = _sizes(VACUUM_TABLES)
+    return [table for table in VACUUM_TABLES if dead.get(table, 0) > 0
+            and dead[table] >= 50 + 0.2 * max(sizes[table], 0)]
 
 
 def _report_lost_races(t: str, p: dict, in_chunk: str) -> int:

@@ -351,16 +351,19 @@ def run_import(job: ImportJob, *, user_id: int | None) -> None:
         "contacts_contact": written, "contacts_contactchange": written,
         # created, updated, and a 'tagged' record per matched contact that got tags
         "imports_importchange": written + job.updated + job.skipped + job.unchanged,
-    })
+    }, dead={"contacts_contact": job.updated})
 
 
-def _refresh_statistics_later(job: ImportJob, changed: dict[str, int]) -> None:
+def _refresh_statistics_later(job: ImportJob, changed: dict[str, int],
+                              dead: dict[str, int]) -> None:
     """Housekeeping after the import or rollback is done and shown as such: a follow-up job
-    merges the search index's pending list and analyses the tables it grew (2-8 s after a
-    million rows, which the user no longer waits for). Until it runs, searches read the
-    pending list and autovacuum may get there first; both give the same answers."""
-    logger.info("import %s: statistics refresh queued for %s", job.pk, changed)
-    _enqueue("imports.tasks.refresh_statistics_task", changed)
+    merges the search index's pending list, vacuums the tables it left many dead rows in and
+    analyses the tables it grew (seconds after a million rows, which the user no longer waits
+    for). Until it runs, searches read the pending list and autovacuum may get there first;
+    both give the same answers. `changed`, `dead`: see pipeline.refresh_statistics."""
+    logger.info("import %s: statistics refresh queued for %s (dead rows: %s)", job.pk, changed,
+                dead)
+    _enqueue("imports.tasks.refresh_statistics_task", changed, dead)
 
 
 def _write_chunks(job: ImportJob, bounds: list[tuple[int, int]], user_id) -> bool:
@@ -506,7 +509,9 @@ def run_rollback(job: ImportJob, *, user_id: int | None, force: bool) -> None:
             rolled_back_by_id=user_id, rollback_report=report, heartbeat_at=timezone.now())
     undone = report["deleted"] + report["restored"]  # each also gets a history record
     _refresh_statistics_later(job, {"contacts_contact": undone,
-                                    "contacts_contactchange": undone})
+                                    "contacts_contactchange": undone},
+                              dead={"contacts_contact": undone,
+                                    "contacts_contacttag": report["untagged"]})
 
 
 def _start_rollback(job: ImportJob, *, user_id: int | None) -> list[tuple[int, int]]:

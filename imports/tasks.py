@@ -58,13 +58,14 @@ def rollback_import_task(schema_name: str, job_id: int, user_id: int | None, for
                    rollback=True)
 
 
-def refresh_statistics_task(schema_name: str, changed: dict[str, int]) -> list[str]:
+def refresh_statistics_task(schema_name: str, changed: dict[str, int],
+                            dead: dict[str, int] | None = None) -> dict[str, list[str]]:
     """After an import or rollback: see imports.services._refresh_statistics_later. Returns
-    the tables it analysed."""
+    the tables it vacuumed and analysed."""
     from imports import pipeline
 
     with _enter(schema_name):
-        return pipeline.refresh_statistics(changed=changed)
+        return pipeline.refresh_statistics(changed=changed, dead=dead)
 
 
 def resume_stalled_imports() -> int:

@@ -251,3 +251,54 @@ def test_killed_rollback_worker_then_resume_ends_like_one_clean_run(
     history = _rollback_history(job)
     assert len(history) == len(set(history)) == 1000
     _other_tenant_untouched(other_tenant)
+
+
+def _vacuum_count(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT vacuum_count FROM pg_stat_user_tables "
+                       "WHERE schemaname = current_schema() AND relname = %s", [table])
+        return cursor.fetchone()[0]
+
+
+def test_follow_up_job_vacuums_what_the_rollback_left_dead_in_its_own_workspace_only(
+        tenant, other_tenant, dns_server, existing):
+    """A rollback updates or deletes every contact of its import: its follow-up job vacuums
+    the contacts there and then (outside any transaction, as a worker runs it) rather than
+    leaving them to autovacuum during the next import. A small one leaves it to autovacuum."""
+    from django_q.models import OrmQ
+
+    from imports.tasks import refresh_statistics_task
+
+    def queued_refresh() -> tuple:
+        (args,) = [queued.task["args"] for queued in OrmQ.objects.all()
+                   if queued.task["func"] == "imports.tasks.refresh_statistics_task"]
+        OrmQ.objects.all().delete()
+        return args
+
+    OrmQ.objects.all().delete()
+    job = _imported()
+    imported = queued_refresh()
+    assert imported[2] == {"contacts_contact": 500}  # the updated contacts' old versions
+    services.rollback_import(job=job, user=None, inline=True)
+    args = queued_refresh()
+    assert args[0] == tenant.schema_name
+    assert args[2]["contacts_contact"] == 1000  # 500 deleted + 500 restored
+    with in_schema(other_tenant):
+        theirs = _vacuum_count("contacts_contact")
+    ours = _vacuum_count("contacts_contact")
+
+    assert not connection.in_atomic_block
+    done = refresh_statistics_task(*args)
+    assert "contacts_contact" in done["vacuumed"]
+    assert "contacts_contact" in done["analysed"]
+    assert _vacuum_count("contacts_contact") == ours + 1
+    with in_schema(other_tenant):
+        assert _vacuum_count("contacts_contact") == theirs
+
+    # Few dead rows for the table's size (50 + a fifth of ~500 contacts): no VACUUM.
+    assert refresh_statistics_task(tenant.schema_name, {}, {"contacts_contact": 140}) == {
+        "vacuumed": [], "analysed": []}
+    assert refresh_statistics_task(tenant.schema_name, {}, {"contacts_contact": 160})[
+        "vacuumed"] == ["contacts_contact"]
+    assert _vacuum_count("contacts_contact") == ours + 2
