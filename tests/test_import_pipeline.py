@@ -432,3 +432,20 @@ def test_import_task_refuses_to_run_without_a_tenant_schema():
         run_import_task("public", 1, None)
     with pytest.raises(ValueError, match="needs the schema of a tenant"):
         run_import_task("", 1, None)
+
+
+def test_import_without_tags_skips_the_tag_steps_and_keeps_existing_tags(tenant, other_tenant,
+                                                                         dns_server, existing):
+    ContactTag.objects.create(contact=existing, tag=TagFactory(name="kept"))
+    job = upload("Email,Company\na@acme-mail.com,Newer Co\nz@acme-mail.com,Zed\n")
+    assert not pipeline.adds_tags(job)
+    assert pipeline.adds_tags(ImportJob(tags=["Fair"], mapping={"0": "email"}))
+    assert pipeline.adds_tags(ImportJob(tags=[], mapping={"0": "email", "1": "tags"}))
+    job = services.start_import(job=job, user=None)
+    assert (job.created, job.updated) == (1, 1)
+    existing.refresh_from_db()
+    assert (existing.company, list(existing.tags.values_list("name", flat=True))) == (
+        "Newer Co", ["kept"])
+    assert not Contact.objects.get(email_normalized="z@acme-mail.com").tags.exists()
+    with in_schema(other_tenant):
+        assert not Contact.objects.exists() and not ContactTag.objects.exists()
