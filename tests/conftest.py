@@ -87,6 +87,17 @@ def other_tenant(db) -> Tenant:
     return Tenant.objects.get(schema_name=TENANTS["other_tenant"][0])
 
 
+def table_stat(table: str, counter: str) -> int:
+    """A counter of pg_stat_user_tables (analyze_count, vacuum_count, …) for `table` in the
+    current schema, read afresh."""
+    with connection.cursor() as cursor:
+        # Statistics views are read once per transaction unless the snapshot is cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(f"SELECT {counter} FROM pg_stat_user_tables "
+                       "WHERE schemaname = current_schema() AND relname = %s", [table])
+        return cursor.fetchone()[0]
+
+
 @contextlib.contextmanager
 def in_schema(tenant: Tenant):
     """Run a block in another tenant's schema, then return to the previous one."""

@@ -13,7 +13,7 @@ from django.db import connection
 from contacts.models import Contact
 from imports import pipeline
 from imports import services as imports
-from tests.conftest import in_schema
+from tests.conftest import in_schema, table_stat
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
 
 
@@ -32,12 +32,7 @@ def _contacts(count: int) -> None:
 
 
 def _analyze_count(table: str) -> int:
-    with connection.cursor() as cursor:
-        # Statistics views are read once per transaction unless the snapshot is cleared.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT analyze_count FROM pg_stat_user_tables "
-                       "WHERE schemaname = current_schema() AND relname = %s", [table])
-        return cursor.fetchone()[0]
+    return table_stat(table, "analyze_count")
 
 
 def _import(rows: int, prefix: str):

@@ -24,6 +24,7 @@ from tests.conftest import (
     make_half_existing,
     make_user,
     start_worker,
+    table_stat,
     wipe_imports,
 )
 from tests.dns_fixtures import dns_server_fixture  # noqa: F401  (fixture "dns_server")
@@ -254,11 +255,7 @@ def test_killed_rollback_worker_then_resume_ends_like_one_clean_run(
 
 
 def _vacuum_count(table: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT vacuum_count FROM pg_stat_user_tables "
-                       "WHERE schemaname = current_schema() AND relname = %s", [table])
-        return cursor.fetchone()[0]
+    return table_stat(table, "vacuum_count")
 
 
 def test_follow_up_job_vacuums_what_the_rollback_left_dead_in_its_own_workspace_only(
