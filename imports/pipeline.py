@@ -625,8 +625,8 @@ def tables_to_vacuum(dead: dict[str, int]) -> list[str]:
     if not any(dead.get(table) for table in VACUUM_TABLES):
         return []
     sizes = _sizes(VACUUM_TABLES)
-    return [table for table in VACUUM_TABLES if dead.get(table, 0) > 0
-            and dead[table] >= 50 + 0.2 * max(sizes[table], 0)]
+    return [table for table in VACUUM_TABLES
+            if dead.get(table, 0) >= 50 + 0.2 * max(sizes[table], 0)]
 
 
 def _report_lost_races(t: str, p: dict, in_chunk: str) -> int:
