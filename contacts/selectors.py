@@ -37,7 +37,10 @@ SORTS: dict[str, tuple[str, ...]] = {
 SCORE_SORTS = ("score", "-score")
 DEFAULT_SORT = "-created"
 BANDS = tuple(ScoreBand.values)
-_WORD = re.compile(r"\w+", re.UNICODE)
+# The runs of letters and digits, as the search document splits the contact's text.
+_WORD = re.compile(r"[^\W_]+")
+# No word of a contact is longer than its longest searched column (the email's 254).
+_LONGEST_WORD = 254
 
 
 def search_contacts(qs: QuerySet[Contact], text: str) -> QuerySet[Contact]:
@@ -51,10 +54,13 @@ def search_contacts(qs: QuerySet[Contact], text: str) -> QuerySet[Contact]:
     if "@" in lowered:
         return qs.filter(email_prefix)
     words = _WORD.findall(lowered)
-    if not words:
+    if not words or max(map(len, words)) > _LONGEST_WORD:
+        # No words, or one longer than any column: only the email prefix can match.
         return qs.filter(email_prefix)
-    raw = " & ".join(f"{w}:*" for w in words[:8])
-    query = SearchQuery(raw, search_type="raw", config="simple")
+    # Each word a prefix ('jan':*), all required; parsed as the search document is. The words
+    # hold only letters and digits, so none is read as tsquery syntax.
+    query = SearchQuery(" & ".join(f"{w}:*" for w in words[:8]), search_type="raw",
+                        config="simple")
     # The same expression as the GIN index contact_search_idx, so the index answers it.
     return qs.alias(_search=search_document()).filter(Q(_search=query) | email_prefix)
 
