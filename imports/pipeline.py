@@ -49,6 +49,15 @@ def verdict_table(job: ImportJob) -> str:
     return f"imports_verdicts_{int(job.pk)}"
 
 
+def column_header(job: ImportJob, target: str) -> str:
+    """The file's header of the column mapped to `target`: row errors name the column as the
+    user's file does ("E-mail Address", not "email"). The target's name if none is mapped."""
+    for key, mapped in (job.mapping or {}).items():
+        if mapped == target and str(key).isdigit() and int(key) < len(job.headers or []):
+            return job.headers[int(key)] or target
+    return target
+
+
 def check_staged_domains(job: ImportJob, *, checked: dict | None = None) -> None:
     """Check each distinct domain of the staged rows once (cached, concurrent) and keep the
     verdicts in a small per-job table that later steps join. `checked`: verdicts found while
@@ -127,8 +136,8 @@ def decide_outcomes(job: ImportJob) -> None:
         SELECT s.line, s.email, s.email_norm, s.domain, {texts}, s.custom, s.tags,
             CASE WHEN s.status = 'invalid' THEN s.status WHEN {dup} THEN 'duplicate'
                  WHEN {undeliverable} THEN 'undeliverable' ELSE 'ok' END AS status,
-            CASE WHEN s.status = 'invalid' THEN s.error_column WHEN {dup} THEN 'email'
-                 WHEN {undeliverable} THEN 'email' END AS error_column,
+            CASE WHEN s.status = 'invalid' THEN s.error_column WHEN {dup} THEN %(email_header)s
+                 WHEN {undeliverable} THEN %(email_header)s END AS error_column,
             CASE WHEN s.status = 'invalid' THEN s.error_value WHEN {dup} THEN s.email
                  WHEN {undeliverable} THEN s.email END AS error_value,
             CASE WHEN s.status = 'invalid' THEN s.error_reason
@@ -152,7 +161,8 @@ def decide_outcomes(job: ImportJob) -> None:
         _whole_file_settings(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {t}_next")
         cursor.execute(f"CREATE UNLOGGED TABLE {t}_next WITH ({STAGE_STORAGE}) AS {select}",
-                       {"skip_bad": job.skip_undeliverable})
+                       {"skip_bad": job.skip_undeliverable,
+                        "email_header": column_header(job, "email")})
         cursor.execute(f"DROP TABLE {t}")
         cursor.execute(f"ALTER TABLE {t}_next RENAME TO {t}")
         cursor.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (line)")
@@ -167,7 +177,8 @@ def _mark_possible_duplicates(job: ImportJob, cursor) -> None:
     'skip' strategy, created under the others (their email differs, so nothing is merged)."""
     t = stage_table(job)
     cursor.execute(
-        f"""UPDATE {t} s SET error_column = 'first_name', error_value = s.first_name || ' ' ||
+        f"""UPDATE {t} s SET error_column = %(name_header)s,
+                error_value = s.first_name || ' ' ||
                 s.last_name || ' / ' || s.company,
                 error_reason = 'Possible duplicate of ' || m.email ||
                     ' (same name and company, other email).',
@@ -182,7 +193,9 @@ def _mark_possible_duplicates(job: ImportJob, cursor) -> None:
                   GROUP BY k.f, k.l, k.co) m
             WHERE s.outcome = '{CREATE}' AND lower(s.first_name) = m.f
               AND lower(s.last_name) = m.l AND lower(s.company) = m.co""",
-        {"skip": job.strategy == Strategy.SKIP},
+        {"skip": job.strategy == Strategy.SKIP,
+         "name_header": column_header(
+             job, "first_name" if "first_name" in job.mapping.values() else "full_name")},
     )
 
 
@@ -293,7 +306,8 @@ def apply_chunk(job: ImportJob, low: int, high: int, *, user_id: int | None) -> 
     if job.strategy in (Strategy.UPDATE, Strategy.FILL):
         updated = _update_existing(t, p, in_chunk, job.strategy)
     created = _insert_new(t, p, in_chunk)
-    skipped = _report_lost_races(t, p, in_chunk)
+    skipped = _report_lost_races(t, {**p, "email_header": column_header(job, "email")},
+                                 in_chunk)
     if adds_tags(job):
         _add_tags(t, p, in_chunk)
     if job.target_list_id:
@@ -635,13 +649,13 @@ def _report_lost_races(t: str, p: dict, in_chunk: str) -> int:
     reason = "A contact with this email was created while the import ran; it was left as is."
     return _rows(
         f"""WITH lost AS (
-                UPDATE {t} s SET outcome = '{SKIP}', error_column = 'email',
+                UPDATE {t} s SET outcome = '{SKIP}', error_column = %(email_header)s,
                     error_value = s.email, error_reason = %(reason)s
                 WHERE {in_chunk} AND s.outcome = '{CREATE}' AND s.contact_id IS NULL
                 RETURNING s.line, s.email
             ), reported AS (
                 INSERT INTO imports_importrowerror (job_id, line, "column", value, reason)
-                SELECT %(job)s, line, 'email', email, %(reason)s FROM lost
+                SELECT %(job)s, line, %(email_header)s, email, %(reason)s FROM lost
             )
             SELECT count(*) FROM lost""", {**p, "reason": reason},
     )[0][0]

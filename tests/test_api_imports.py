@@ -138,7 +138,7 @@ def test_import_api_full_flow(tenant, api, dns_server, existing, media):
         {"line": 4, "column": "Email", "value": "not-an-email", "reason": BAD_EMAIL_REASON},
         {
             "line": 5,
-            "column": "email",
+            "column": "Email",
             "value": "b@acme-mail.com",
             "reason": "Same email as line 3; only the first is imported.",
         },

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connection
+from django.db import connection, transaction
 
 from contacts.models import Contact, ContactChange, ContactTag
 from contacts.services import update_contact
@@ -75,7 +75,7 @@ def test_import_update_strategy_writes_contacts_history_and_errors(tenant, dns_s
     assert history.changes == {"company": ["Old Co", "New Co"]}
     errors = list(ImportRowError.objects.filter(job=job).values_list("line", "column", "reason"))
     assert errors[0][:2] == (4, "Email")
-    assert errors[1] == (5, "email", "Same email as line 3; only the first is imported.")
+    assert errors[1] == (5, "Email", "Same email as line 3; only the first is imported.")
     assert errors[2] == (7, "", "This row has 6 values but the header has 5 columns.")
     assert len(errors) == 3
     with connection.cursor() as cursor:
@@ -449,3 +449,26 @@ def test_import_without_tags_skips_the_tag_steps_and_keeps_existing_tags(tenant,
     assert not Contact.objects.get(email_normalized="z@acme-mail.com").tags.exists()
     with in_schema(other_tenant):
         assert not Contact.objects.exists() and not ContactTag.objects.exists()
+
+
+def test_row_errors_name_the_files_own_column_headers(tenant, dns_server, other_tenant):
+    ContactFactory(email="old@acme-mail.com", first_name="Ann", last_name="Abel",
+                   company="Acme")
+    csv_text = ("E-mail Address,Given Name,Family Name,Organization\n"
+                "not-an-email,X,Y,Z\n"                       # line 2: refused
+                "new@acme-mail.com,Ann,Abel,Acme\n"          # line 3: possible duplicate
+                "NEW@acme-mail.com,Bo,Berg,\n"               # line 4: repeated email
+                "y@mailinator.com,Cy,Cole,\n"                # line 5: disposable, skipped
+                "late@acme-mail.com,Di,Dee,\n")              # line 6: created by someone else
+    job = upload(csv_text, skip_undeliverable=True)
+    ContactFactory(email="late@acme-mail.com")  # after the analysis: a lost race
+    with transaction.atomic():
+        low, high = pipeline.chunk_bounds(job, 100)[0]
+        pipeline.apply_chunk(job, low, high, user_id=None)
+    columns = dict(ImportRowError.objects.filter(job=job).values_list("line", "column"))
+    assert columns == {2: "E-mail Address", 3: "Given Name", 4: "E-mail Address",
+                       5: "E-mail Address", 6: "E-mail Address"}
+    assert pipeline.column_header(job, "city") == "city"  # no column mapped to it
+    with in_schema(other_tenant):
+        assert not ImportRowError.objects.exists()
+        assert not Contact.objects.exists()
