@@ -8,9 +8,10 @@ duplicated in the file; half of its emails already exist. It is imported with st
 full validation and rollback history by `manage.py import_contacts` in a child process (wall
 time and that process's peak memory are measured), then rolled back (timed, which also restores
 the tenant for the next run; the history tables are reset to one record per contact first, so
-every run writes into tables of the same size). After each import and rollback, the statistics
-refresh it queued is run here as a worker would, and timed apart. Then: a 100,000-row XLSX import; the same rows through raw
-PostgreSQL COPY + INSERT … ON CONFLICT as the floor; and django-import-export in bulk mode into
+every run writes into tables of the same size; each timed step starts right after a
+CHECKPOINT, so no step pays for the writes of the one before). After each import and
+rollback, the statistics refresh it queued is run here as a worker would, and timed apart.
+Then: a 100,000-row XLSX import; the same rows through raw PostgreSQL COPY + INSERT … ON CONFLICT as the floor; and django-import-export in bulk mode into
 an empty tenant as the peer (on --peer-rows rows: at its speed the full file takes many minutes;
 its rows/s are measured and the time for the full file is extrapolated).
 Generated files are kept in bench/.data/ (git-ignored) and reused.
@@ -178,6 +179,7 @@ def ours(path: Path, env: dict, label: str) -> tuple[float, dict]:
     mapping_file.write_text(json.dumps(
         MAPPING if path.suffix == ".csv" else {k.replace("_", " ").title(): v
                                                for k, v in MAPPING.items()}))
+    settle()
     seconds, summary, peak = run_command(
         ["import_contacts", str(path), "--tenant", SCHEMA, "--strategy", "update",
          "--mapping", str(mapping_file)], env)
@@ -189,10 +191,20 @@ def ours(path: Path, env: dict, label: str) -> tuple[float, dict]:
 
 
 def rollback(import_id: int, env: dict, label: str) -> None:
+    settle()
     seconds, summary, _peak = run_command(
         ["rollback_import", str(import_id), "--tenant", SCHEMA], env)
     print(f"{label:<44} {seconds:7.1f} s  (deleted {summary['deleted']:,}, restored "
           f"{summary['restored']:,})")
+
+
+def settle() -> None:
+    """CHECKPOINT before a timed step: what the steps before it left dirty (the setup's million
+    history rows and VACUUMs, the last rollback, the floor's copy of the table) is written out
+    now, not by a checkpoint in the middle of the step being timed. Every timed step (ours,
+    its rollback, the XLSX import, the floor) starts from this same state."""
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
 
 
 def follow_up_jobs() -> None:
@@ -229,6 +241,7 @@ def copy_floor(path: Path) -> float:
         cursor.execute("SELECT setval(pg_get_serial_sequence('floor_contacts', 'id'), "
                        "(SELECT max(id) FROM floor_contacts))")
         cursor.execute("VACUUM ANALYZE floor_contacts")
+        settle()
         started = time.perf_counter()
         cursor.execute("CREATE UNLOGGED TABLE floor_stage (email text, first_name text, "
                        "last_name text, company text, plan text, seats text)")
