@@ -174,8 +174,30 @@ def decide_outcomes(job: ImportJob) -> None:
 
 def _mark_possible_duplicates(job: ImportJob, cursor) -> None:
     """New rows whose name and company match an existing contact: flagged; skipped under the
-    'skip' strategy, created under the others (their email differs, so nothing is merged)."""
+    'skip' strategy, created under the others (their email differs, so nothing is merged).
+
+    The matches are found first, by a CREATE TABLE AS: the search reads every contact (no index
+    is on the lower-cased names), and unlike an UPDATE a CREATE TABLE AS may read them in the
+    server's parallel workers. With the cost of passing a row up from a worker back at the
+    server's default (decide_outcomes sets it to 0), the workers also lower-case and compare
+    the names rather than hand every contact to one process that does (100k-row file, 1M
+    contacts: 0.60-0.72 -> 0.42 s). Only rows of a name and company found there are then
+    updated; usually there are none. The table lives for the caller's transaction (or until
+    the next call in it: tests run in one)."""
     t = stage_table(job)
+    cursor.execute("SET LOCAL parallel_tuple_cost TO DEFAULT")
+    cursor.execute("DROP TABLE IF EXISTS pg_temp.possible_duplicates")
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE possible_duplicates ON COMMIT DROP AS
+            SELECT k.f, k.l, k.co, min(c.email_normalized) AS email
+            FROM (SELECT DISTINCT lower(first_name) f, lower(last_name) l, lower(company) co
+                  FROM {t} WHERE outcome = '{CREATE}' AND first_name <> ''
+                        AND last_name <> '' AND company <> '') k
+            JOIN contacts_contact c ON lower(c.first_name) = k.f
+                 AND lower(c.last_name) = k.l AND lower(c.company) = k.co
+            GROUP BY k.f, k.l, k.co""")
+    if not cursor.rowcount:
+        return
     cursor.execute(
         f"""UPDATE {t} s SET error_column = %(name_header)s,
                 error_value = s.first_name || ' ' ||
@@ -183,14 +205,7 @@ def _mark_possible_duplicates(job: ImportJob, cursor) -> None:
                 error_reason = 'Possible duplicate of ' || m.email ||
                     ' (same name and company, other email).',
                 outcome = CASE WHEN %(skip)s THEN '{SKIP}' ELSE s.outcome END
-            FROM (SELECT k.f, k.l, k.co, min(c.email_normalized) AS email
-                  FROM (SELECT DISTINCT lower(first_name) f, lower(last_name) l,
-                               lower(company) co
-                        FROM {t} WHERE outcome = '{CREATE}' AND first_name <> ''
-                              AND last_name <> '' AND company <> '') k
-                  JOIN contacts_contact c ON lower(c.first_name) = k.f
-                       AND lower(c.last_name) = k.l AND lower(c.company) = k.co
-                  GROUP BY k.f, k.l, k.co) m
+            FROM possible_duplicates m
             WHERE s.outcome = '{CREATE}' AND lower(s.first_name) = m.f
               AND lower(s.last_name) = m.l AND lower(s.company) = m.co""",
         {"skip": job.strategy == Strategy.SKIP,

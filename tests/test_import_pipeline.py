@@ -179,6 +179,38 @@ def test_deciding_again_rewrites_the_stage_to_the_same_rows(tenant, other_tenant
         assert cursor.fetchone()[0] is None
 
 
+@pytest.mark.parametrize("strategy", ["skip", "update", "create"])
+def test_possible_duplicates_are_found_by_name_and_company_in_this_workspace_only(
+        tenant, other_tenant, dns_server, strategy):
+    """A new row whose name and company (in any case) are those of an existing contact with
+    another email is a possible duplicate: skipped under 'skip', created (and reported) under
+    the others. A contact of that name in another workspace makes nothing a duplicate here."""
+    ContactFactory(email="sam@acme-mail.com", first_name="Sam", last_name="Same",
+                   company="Twin Co")
+    with in_schema(other_tenant):
+        ContactFactory(email="zed@acme-mail.com", first_name="Zed", last_name="Zane",
+                       company="Other Co")
+    job = upload("Email,First Name,Last Name,Company\n"
+                 "sam.s@acme-mail.com,SAM,same,twin co\n"    # line 2: possible duplicate
+                 "zed.z@acme-mail.com,Zed,Zane,Other Co\n"   # line 3: only in the other tenant
+                 "sue@acme-mail.com,Sam,Same,\n",            # line 4: no company: not compared
+                 strategy=strategy)
+    assert (job.possible_duplicates, job.created) == ((1, 2) if strategy == "skip" else (1, 3))
+    job = services.start_import(job=job, user=None)
+    expected = {"zed.z@acme-mail.com", "sue@acme-mail.com", "sam@acme-mail.com"}
+    if strategy != "skip":
+        expected.add("sam.s@acme-mail.com")
+    assert set(Contact.objects.values_list("email_normalized", flat=True)) == expected
+    assert list(ImportRowError.objects.filter(job=job).values_list(
+        "line", "column", "value", "reason")) == [
+        (2, "First Name", "SAM same / twin co",
+         "Possible duplicate of sam@acme-mail.com (same name and company, other email).")]
+    with in_schema(other_tenant):
+        assert list(Contact.objects.values_list("email_normalized", flat=True)) == [
+            "zed@acme-mail.com"]
+        assert not ImportRowError.objects.exists()
+
+
 def test_contacts_changed_after_the_analysis_are_decided_again_with_new_counts(
         tenant, other_tenant, dns_server):
     """Between the analysis and the start, someone adds a contact the file also holds, with
