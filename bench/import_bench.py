@@ -11,9 +11,10 @@ the tenant for the next run; the history tables are reset to one record per cont
 every run writes into tables of the same size; each timed step starts right after a
 CHECKPOINT, so no step pays for the writes of the one before). After each import and
 rollback, the statistics refresh it queued is run here as a worker would, and timed apart.
-Then: a 100,000-row XLSX import; the same rows through raw PostgreSQL COPY + INSERT … ON CONFLICT as the floor; and django-import-export in bulk mode into
-an empty tenant as the peer (on --peer-rows rows: at its speed the full file takes many minutes;
-its rows/s are measured and the time for the full file is extrapolated).
+Then: a 100,000-row XLSX import; the same rows through raw PostgreSQL COPY + INSERT … ON
+CONFLICT as the floor; and django-import-export in bulk mode into an empty tenant as the peer
+(on --peer-rows rows: at its speed the full file takes many minutes; its rows/s are measured
+and the time for the full file is extrapolated).
 Generated files are kept in bench/.data/ (git-ignored) and reused.
 """
 

@@ -43,8 +43,8 @@ _TUNING = {
 # Capped at a quarter of the machine's memory.
 # WAL buffers: the default (1/32 of shared_buffers, at most 16MB) filled within a fraction of
 # a second under a million-row import's writes (about 2 GB of WAL), and the writing backends
-# then waited on each other to write WAL out themselves (LWLock WALWrite: an eighth of their
-# samples). With 64MB the walwriter keeps up: the import's writes 24.3 -> 21.2-22.4 s
+# then waited on each other to write WAL out themselves (LWLock WALWrite: a tenth of their
+# sampled wait states). With 64MB the walwriter keeps up: the import's writes 24.3 -> 21.2-22.4 s
 # (256MB: no better).
 _RESTART_TUNING = {
     "shared_buffers": f"{min(1024, _memory_mb() // 4)}MB",
