@@ -226,6 +226,15 @@ def _is_column(key, count: int) -> bool:
     return str(key).isdigit() and int(key) < count
 
 
+def mapped_header(mapping: dict | None, headers: list[str] | None, target: str) -> str | None:
+    """The header of the file's column mapped to `target` (None when no column is)."""
+    headers = headers or []
+    for key, mapped in (mapping or {}).items():
+        if mapped == target and _is_column(key, len(headers)):
+            return headers[int(key)]
+    return None
+
+
 def _clean_target(target, header: str, fields: dict) -> str:
     if isinstance(target, str) and target in TARGETS:
         return target

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from contacts.changes import contacts_changed
 from contacts.services import purge_contacts
+from imports.mapping import mapped_header
 from imports.models import ImportJob, ImportRowError, Strategy
 from imports.staging import STAGE_STORAGE, TEXT_TARGETS, analyze_stage, stage_table
 from mailcheck.checks import check_domains
@@ -49,13 +50,15 @@ def verdict_table(job: ImportJob) -> str:
     return f"imports_verdicts_{int(job.pk)}"
 
 
-def column_header(job: ImportJob, target: str) -> str:
-    """The file's header of the column mapped to `target`: row errors name the column as the
-    user's file does ("E-mail Address", not "email"). The target's name if none is mapped."""
-    for key, mapped in (job.mapping or {}).items():
-        if mapped == target and str(key).isdigit() and int(key) < len(job.headers or []):
-            return job.headers[int(key)] or target
-    return target
+def column_header(job: ImportJob, *targets: str) -> str:
+    """The file's header of the column mapped to the first of `targets` that is mapped: row
+    errors name the column as the user's file does ("E-mail Address", not "email"). The
+    target's own name when its header is blank, the last target's when none is mapped."""
+    for target in targets:
+        header = mapped_header(job.mapping, job.headers, target)
+        if header is not None:
+            return header or target
+    return targets[-1]
 
 
 def check_staged_domains(job: ImportJob, *, checked: dict | None = None) -> None:
@@ -181,9 +184,9 @@ def _mark_possible_duplicates(job: ImportJob, cursor) -> None:
     server's parallel workers. With the cost of passing a row up from a worker back at the
     server's default (decide_outcomes sets it to 0), the workers also lower-case and compare
     the names rather than hand every contact to one process that does (1M contacts: a 100k-row
-    file 0.73-0.85 -> 0.47-0.51 s, a 1M-row file 1.0 -> 0.85 s). Only rows of a name and company found there are then
-    updated; usually there are none. The table lives for the caller's transaction (or until
-    the next call in it: tests run in one)."""
+    file 0.73-0.85 -> 0.47-0.51 s, a 1M-row file 1.0 -> 0.85 s). Only rows of a name and
+    company found there are then updated; usually there are none. The table lives for the
+    caller's transaction (or until the next call in it: tests run in one)."""
     t = stage_table(job)
     cursor.execute("SET LOCAL parallel_tuple_cost TO DEFAULT")
     cursor.execute("DROP TABLE IF EXISTS pg_temp.possible_duplicates")
@@ -209,8 +212,7 @@ def _mark_possible_duplicates(job: ImportJob, cursor) -> None:
             WHERE s.outcome = '{CREATE}' AND lower(s.first_name) = m.f
               AND lower(s.last_name) = m.l AND lower(s.company) = m.co""",
         {"skip": job.strategy == Strategy.SKIP,
-         "name_header": column_header(
-             job, "first_name" if "first_name" in job.mapping.values() else "full_name")},
+         "name_header": column_header(job, "first_name", "full_name")},
     )
 
 
